@@ -1,0 +1,183 @@
+"""``easymocap-data``: a nerfstudio dataparser for multi-view captures in the EasyMocap layout.
+
+One nerfstudio camera per (camera, frame) image, ordered frame by frame. Training cameras form the
+"train" split; held-out cameras form "val" and "test" (the same images). Coordinates are kept in
+the capture's own world frame and units (no re-centring or scaling), so carved hulls, bounds and
+camera files all agree.
+
+Imports only nerfstudio's base dataparser, cameras and scene box (see the circular-import note in
+the project docs): the method configs import this module.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple, Type
+
+import numpy as np
+import torch
+from nerfstudio.cameras import camera_utils
+from nerfstudio.cameras.cameras import Cameras, CameraType
+from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
+from nerfstudio.data.scene_box import SceneBox
+
+from dataparsers.easymocap_cameras import CameraRig, viewing_bounds
+from dataparsers.easymocap_layout import CaptureLayout, eval_camera_names, read_carved_bounds, read_layout
+from dataparsers.easymocap_resize import prepare_files, scaled_size
+from dataparsers.errors import CaptureError
+
+
+@dataclass
+class EasyMocapDataParserConfig(DataParserConfig):
+    """Reads ``images/``, ``masks/``, ``intri.yml`` and ``extri.yml`` of an EasyMocap capture."""
+
+    _target: Type = field(default_factory=lambda: EasyMocapDataParser)
+    data: Path = Path("data/demo")
+    """Capture folder."""
+    images_dir: Optional[str] = None
+    """Image folder name; None: images/, else images_calib/."""
+    masks_dir: Optional[str] = None
+    """Mask folder name; None: the first of masks/, mask/, msk/ (the capture may have none)."""
+    cameras: Optional[Tuple[str, ...]] = None
+    """Explicit camera names to use; None: camera_start/stop/step over the sorted names."""
+    camera_start: int = 0
+    """First camera index (sorted names)."""
+    camera_stop: Optional[int] = None
+    """Camera index to stop before; None: all."""
+    camera_step: int = 1
+    """Take every this-many-th camera."""
+    frames: Optional[Tuple[int, ...]] = None
+    """Explicit frame indices (positions in the sorted frame list); None: frame_start/stop/step."""
+    frame_start: int = 0
+    """First frame index."""
+    frame_stop: Optional[int] = None
+    """Frame index to stop before; None: all."""
+    frame_step: int = 1
+    """Take every this-many-th frame."""
+    eval_cameras: Optional[Tuple[str, ...]] = None
+    """Held-out cameras; None: the scene's split.json ("test_cameras"), else every eval_camera_interval-th camera."""
+    eval_camera_interval: int = 8
+    """Without a list or split.json, cameras 0, 8, 16, ... are held out (0: none, then val/test reuse train)."""
+    downscale_factor: float = 1.0
+    """Shrink images by this factor (area interpolation, cached under <data>/fourk4d/); K is scaled to match."""
+    scene_box_margin: float = 0.05
+    """Margin added around the scene box on each side, as a fraction of its size."""
+
+
+@dataclass
+class EasyMocapDataParser(DataParser):
+    """Builds nerfstudio cameras, file lists and splits from an EasyMocap capture."""
+
+    config: EasyMocapDataParserConfig
+    includes_time: bool = True
+
+    def __init__(self, config: EasyMocapDataParserConfig):
+        super().__init__(config=config)
+        self.includes_time = True
+        self._layout: Optional[CaptureLayout] = None
+
+    def layout(self) -> CaptureLayout:
+        """The capture's validated layout (read once)."""
+        if self._layout is None:
+            c = self.config
+            self._layout = read_layout(
+                c.data, images_dir=c.images_dir, masks_dir=c.masks_dir, cameras=c.cameras,
+                camera_range=(c.camera_start, c.camera_stop, c.camera_step),
+                frames=c.frames, frame_range=(c.frame_start, c.frame_stop, c.frame_step),
+            )
+        return self._layout
+
+    def split_cameras(self) -> tuple[list[int], list[int]]:
+        """Indices (into the selected cameras) of the training and the held-out cameras."""
+        names = self.layout().camera_names
+        held_out = set(eval_camera_names(self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval))
+        train = [i for i, name in enumerate(names) if name not in held_out]
+        evaluation = [i for i, name in enumerate(names) if name in held_out]
+        if not train:
+            raise CaptureError(self.config.data, "every selected camera is held out for evaluation: none is left for training")
+        return train, evaluation
+
+    def scene_bounds(self) -> tuple[np.ndarray, str]:
+        """The scene box [2,3] and where it came from: the carved hull if present, else the cameras."""
+        carved = read_carved_bounds(self.config.data)
+        if carved is not None:
+            return carved, "carved visual hull"
+        return viewing_bounds(self.layout().rig), "camera layout"
+
+    def _generate_dataparser_outputs(self, split: str = "train", **kwargs) -> DataparserOutputs:
+        layout = self.layout()
+        train, evaluation = self.split_cameras()
+        if split == "train":
+            chosen = train
+        elif split in ("val", "test"):
+            chosen = evaluation
+            if not chosen:
+                warnings.warn(f"{self.config.data}: no held-out cameras; the {split} split reuses the training cameras")
+                chosen = train
+        else:
+            raise ValueError(f"unknown split '{split}': expected train, val or test")
+
+        image_paths, mask_paths = prepare_files(layout, self.config.downscale_factor)
+        num_frames = layout.num_frames
+        pairs = [(f, c) for f in range(num_frames) for c in chosen]  # frame by frame
+        cameras = to_nerfstudio_cameras(layout.rig, self.config.downscale_factor, [c for _, c in pairs], [f for f, _ in pairs], num_frames)
+
+        lower, upper = self.scene_bounds()[0]
+        margin = self.config.scene_box_margin * (upper - lower)
+        scene_box = SceneBox(aabb=torch.tensor(np.stack([lower - margin, upper + margin]), dtype=torch.float32))
+        metadata = {
+            "camera_names": layout.camera_names,
+            "frame_names": layout.frame_names,
+            "num_frames": num_frames,
+            "train_cameras": train,
+            "eval_cameras": evaluation,
+            "scene_dir": Path(self.config.data),
+        }
+        return DataparserOutputs(
+            image_filenames=[image_paths[c][f] for f, c in pairs],
+            cameras=cameras,
+            scene_box=scene_box,
+            mask_filenames=None if mask_paths is None else [mask_paths[c][f] for f, c in pairs],
+            metadata=metadata,
+        )
+
+
+def frame_times(frame_indices: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Normalised times in [0,1] of frame positions (0 for a single frame)."""
+    return frame_indices.float() / max(num_frames - 1, 1)
+
+
+def to_nerfstudio_cameras(rig: CameraRig, downscale_factor: float, camera_indices: list[int], frame_indices: list[int], num_frames: int) -> Cameras:
+    """One nerfstudio camera per (camera, frame) pair: OpenCV world-to-camera to OpenGL camera-to-world,
+    K scaled to the downscaled size, OpenCV distortion in nerfstudio's order, time from the frame."""
+    idx = np.asarray(camera_indices, dtype=np.int64)
+    R, T = rig.R[idx], rig.T[idx]
+    c2w = np.concatenate([np.transpose(R, (0, 2, 1)), -np.einsum("cji,cj->ci", R, T)[:, :, None]], axis=2)
+    c2w[:, :, 1:3] *= -1  # OpenCV (y down, z forward) to OpenGL (y up, looking down -z)
+
+    sizes = np.array([scaled_size(int(rig.height[i]), int(rig.width[i]), downscale_factor) for i in idx])
+    scale_y, scale_x = sizes[:, 0] / rig.height[idx], sizes[:, 1] / rig.width[idx]
+    K = rig.K[idx]
+    distortion = torch.stack([
+        camera_utils.get_distortion_params(k1=d[0], k2=d[1], k3=d[4], p1=d[2], p2=d[3]) for d in rig.dist[idx]
+    ])
+
+    def column(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.float32).reshape(-1, 1)
+
+    frames = torch.as_tensor(frame_indices, dtype=torch.long).reshape(-1, 1)
+    return Cameras(
+        camera_to_worlds=torch.as_tensor(c2w, dtype=torch.float32),
+        fx=column(K[:, 0, 0] * scale_x),
+        fy=column(K[:, 1, 1] * scale_y),
+        cx=column(K[:, 0, 2] * scale_x),
+        cy=column(K[:, 1, 2] * scale_y),
+        width=torch.as_tensor(sizes[:, 1], dtype=torch.long).reshape(-1, 1),
+        height=torch.as_tensor(sizes[:, 0], dtype=torch.long).reshape(-1, 1),
+        distortion_params=distortion.float(),
+        camera_type=CameraType.PERSPECTIVE,
+        times=frame_times(frames, num_frames),
+        metadata={"camera_index": torch.as_tensor(idx).reshape(-1, 1), "frame_index": frames},
+    )

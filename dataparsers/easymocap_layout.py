@@ -1,0 +1,296 @@
+"""The EasyMocap capture layout on disk: which cameras, frames, images and masks a scene has.
+
+Plain NumPy/OpenCV/Pillow code (no nerfstudio import), shared by the nerfstudio dataparser, the
+visual-hull carving command and tests. Every problem found is raised as ``CaptureError`` naming the
+file or folder at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from dataparsers.easymocap_cameras import CameraRig, camera_files, read_cameras
+from dataparsers.errors import CaptureError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_FOLDERS = ("images", "images_calib")
+MASK_FOLDERS = ("masks", "mask", "msk")
+SPLIT_FILE = "split.json"
+CACHE_FOLDER = "fourk4d"
+"""Everything this project derives from a capture (carving, resized images) lives in this sub-folder."""
+
+
+@dataclass
+class CaptureLayout:
+    """A capture's selected cameras and frames, with the image and mask file of every pair."""
+
+    scene: Path
+    """The capture folder."""
+    rig: CameraRig
+    """Selected cameras, sorted by name, with image sizes filled in from the images."""
+    frame_names: list[str]
+    """Selected frame names (file stems), sorted as in the folder."""
+    frame_indices: list[int]
+    """Positions of the selected frames in the capture's full sorted frame list."""
+    image_paths: list[list[Path]]
+    """``image_paths[c][f]``: image of camera c at selected frame f."""
+    mask_paths: Optional[list[list[Optional[Path]]]]
+    """``mask_paths[c][f]``, or None when the capture has no mask folder (entries may be None only
+    when read with ``allow_missing_masks``)."""
+
+    @property
+    def camera_names(self) -> list[str]:
+        return self.rig.names
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_names)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.scene / CACHE_FOLDER
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    """Image files of one folder keyed by stem (``.jpg/.jpeg/.png`` in any case)."""
+    files: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            if entry.stem in files:
+                raise CaptureError(entry, f"two images share the frame name '{entry.stem}' ({files[entry.stem].name})")
+            files[entry.stem] = entry
+    return files
+
+
+def find_folder(scene: Path, requested: Optional[str], candidates: Sequence[str], what: str) -> Optional[Path]:
+    """The requested sub-folder (must exist) or the first existing one of ``candidates``."""
+    if requested is not None:
+        folder = scene / requested
+        if not folder.is_dir():
+            raise CaptureError(folder, f"{what} folder not found")
+        return folder
+    for name in candidates:
+        if (scene / name).is_dir():
+            return scene / name
+    return None
+
+
+def select_indices(count: int, explicit: Optional[Sequence[int]], start: int, stop: Optional[int], step: int, what: str, scene: Path) -> list[int]:
+    """Indices chosen either explicitly or as ``range(start, stop, step)`` over ``count`` items."""
+    if explicit is not None:
+        bad = [i for i in explicit if not -count <= i < count]
+        if bad:
+            raise CaptureError(scene, f"{what} indices {bad} out of range: the capture has {count} {what}s")
+        chosen = [i % count for i in explicit]
+    else:
+        if step < 1:
+            raise CaptureError(scene, f"{what} step must be at least 1, got {step}")
+        chosen = list(range(count))[start:stop:step]
+    if not chosen:
+        raise CaptureError(scene, f"the {what} selection is empty (the capture has {count} {what}s)")
+    return chosen
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file header; corrupt or non-image files raise ``CaptureError``."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception as err:  # Pillow raises several types for unreadable files
+        raise CaptureError(path, f"not a readable image ({type(err).__name__}: {err})") from None
+    return height, width
+
+
+def _check_sizes(paths: list[list[Path]], names: Sequence[str], expected: Optional[np.ndarray], what: str) -> np.ndarray:
+    """Read every header; all files of a camera must share one size. Returns [C,2] (height, width)."""
+    flat = [p for per_camera in paths for p in per_camera]
+    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 4)) as pool:
+        sizes = list(pool.map(_image_size, flat))
+    result = np.zeros((len(paths), 2), dtype=np.int64)
+    position = 0
+    for c, per_camera in enumerate(paths):
+        camera_sizes = sizes[position : position + len(per_camera)]
+        position += len(per_camera)
+        first = expected[c] if expected is not None else camera_sizes[0]
+        for path, size in zip(per_camera, camera_sizes):
+            if tuple(size) != tuple(first):
+                raise CaptureError(
+                    path, f"{what} is {size[1]}x{size[0]} (WxH) but camera '{names[c]}' expects {first[1]}x{first[0]}"
+                )
+        result[c] = first
+    return result
+
+
+def read_split_cameras(scene: Path) -> Optional[list[str]]:
+    """Held-out camera names from the scene's ``split.json`` (``{"test_cameras": [...]}``), if any."""
+    path = scene / SPLIT_FILE
+    if not path.is_file():
+        return None
+    try:
+        content = json.loads(path.read_text())
+        names = content["test_cameras"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CaptureError(path, f"expected JSON with a `test_cameras` list ({err})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CaptureError(path, "`test_cameras` must be a list of camera names")
+    return names
+
+
+def eval_camera_names(scene: Path, names: Sequence[str], explicit: Optional[Sequence[str]], interval: int) -> list[str]:
+    """Held-out cameras among ``names``: the explicit list, else the scene's ``split.json``, else
+    every ``interval``-th camera starting from the first (none when ``interval`` is 0)."""
+    if explicit is not None:
+        unknown = [c for c in explicit if c not in names]
+        if unknown:
+            raise CaptureError(scene, f"evaluation cameras {unknown} are not among the selected cameras {list(names)}")
+        return [c for c in names if c in explicit]
+    from_file = read_split_cameras(scene)
+    if from_file is not None:
+        return [c for c in names if c in from_file]
+    if interval <= 0:
+        return []
+    return [c for i, c in enumerate(names) if i % interval == 0]
+
+
+def read_layout(
+    scene: Path,
+    images_dir: Optional[str] = None,
+    masks_dir: Optional[str] = None,
+    cameras: Optional[Sequence[str]] = None,
+    camera_range: tuple[int, Optional[int], int] = (0, None, 1),
+    frames: Optional[Sequence[int]] = None,
+    frame_range: tuple[int, Optional[int], int] = (0, None, 1),
+    require_masks: bool = False,
+    allow_missing_masks: bool = False,
+) -> CaptureLayout:
+    """Read a capture's cameras and file lists, select cameras and frames, and validate everything.
+
+    ``cameras`` are explicit names (else ``camera_range`` = start, stop, step over the sorted names);
+    ``frames`` are explicit positions in the sorted frame list (else ``frame_range``).
+    ``allow_missing_masks`` puts ``None`` for absent mask files (carving tolerates them) instead of raising.
+    """
+    scene = Path(scene)
+    if not scene.is_dir():
+        raise CaptureError(scene, "capture folder not found")
+    rig = read_cameras(*camera_files(scene))
+
+    if cameras is not None:
+        unknown = [c for c in cameras if c not in rig.names]
+        if unknown:
+            raise CaptureError(camera_files(scene)[0], f"selected cameras {unknown} are not in `names`")
+        chosen = sorted(rig.names.index(c) for c in cameras)
+    else:
+        chosen = select_indices(len(rig), None, *camera_range, what="camera", scene=scene)
+    rig = rig.select(chosen)
+
+    image_root = find_folder(scene, images_dir, IMAGE_FOLDERS, "images")
+    if image_root is None:
+        raise CaptureError(scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/")
+    per_camera_images = []
+    for name in rig.names:
+        folder = image_root / name
+        if not folder.is_dir():
+            raise CaptureError(folder, f"images of camera '{name}' not found (the camera is listed in the camera files)")
+        files = _image_files(folder)
+        if not files:
+            raise CaptureError(folder, f"no .jpg/.jpeg/.png images for camera '{name}'")
+        per_camera_images.append(files)
+
+    all_frames = sorted(per_camera_images[0])
+    for name, files in zip(rig.names, per_camera_images):
+        if sorted(files) != all_frames:
+            missing = sorted(set(all_frames) - set(files))[:5]
+            extra = sorted(set(files) - set(all_frames))[:5]
+            raise CaptureError(
+                image_root / name,
+                f"camera '{name}' has different frames from camera '{rig.names[0]}' (missing {missing}, extra {extra})",
+            )
+    frame_indices = select_indices(len(all_frames), frames, *frame_range, what="frame", scene=scene)
+    frame_names = [all_frames[i] for i in frame_indices]
+    image_paths = [[files[f] for f in frame_names] for files in per_camera_images]
+
+    mask_root = find_folder(scene, masks_dir, MASK_FOLDERS, "masks")
+    mask_paths = None
+    if mask_root is not None:
+        mask_paths = []
+        for name in rig.names:
+            folder = mask_root / name
+            files = _image_files(folder) if folder.is_dir() else {}
+            missing = [f for f in frame_names if f not in files]
+            if not allow_missing_masks:
+                if not files:
+                    raise CaptureError(folder, f"mask folder of camera '{name}' is missing or empty")
+                if missing:
+                    raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
+            mask_paths.append([files.get(f) for f in frame_names])
+    elif require_masks:
+        raise CaptureError(scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/")
+
+    expected = None
+    if np.all(rig.height > 0) and np.all(rig.width > 0):
+        expected = np.stack([rig.height, rig.width], axis=1)
+    sizes = _check_sizes(image_paths, rig.names, expected, "image")
+    if mask_paths is not None:
+        present = [[p for p in per_camera if p is not None] for per_camera in mask_paths]
+        _check_sizes(present, rig.names, sizes, "mask")
+    rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
+    return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as a boolean array [H,W]: values above 127 are foreground (JPEG-safe)."""
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise CaptureError(path, "not a readable mask image")
+    return mask > 127
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as RGB uint8 [H,W,3]."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise CaptureError(path, "not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_image_atomic(path: Path, image: np.ndarray) -> None:
+    """Write an image (RGB or single channel) under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        data = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+        if not cv2.imwrite(tmp, data):
+            raise CaptureError(path, "could not be written")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+CARVE_FOLDER = f"{CACHE_FOLDER}/carve"
+"""Where carving stores its per-frame PLY files and ``carve.json`` inside a capture."""
+
+
+def read_carved_bounds(scene: Path) -> Optional[np.ndarray]:
+    """The tight bounds [2,3] stored by carving, or None when the capture has not been carved."""
+    path = Path(scene) / CARVE_FOLDER / "carve.json"
+    if not path.is_file():
+        return None
+    try:
+        bounds = np.asarray(json.loads(path.read_text())["bounds"], dtype=np.float64)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise CaptureError(path, f"unreadable carving summary ({err}); delete it and carve again") from None
+    if bounds.shape != (2, 3) or not np.all(np.isfinite(bounds)) or np.any(bounds[1] <= bounds[0]):
+        raise CaptureError(path, f"`bounds` must be [[xmin, ymin, zmin], [xmax, ymax, zmax]], got {bounds.tolist()}")
+    return bounds

@@ -1,0 +1,79 @@
+"""Resized (and binarised) copies of a capture's images and masks, cached inside the capture.
+
+Images are resized with area interpolation; masks are thresholded at 127 (JPEG-safe) and stored as
+PNG, so that any reader that treats non-zero as foreground (nerfstudio does) sees the right mask.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from dataparsers.easymocap_layout import CaptureLayout, read_image, read_mask, write_image_atomic
+
+
+def scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:
+    """Size of an image downscaled by ``factor`` (>= 1 shrinks), at least one pixel."""
+    return max(1, int(round(height / factor))), max(1, int(round(width / factor)))
+
+
+def _is_fresh(target: Path, source: Path) -> bool:
+    return target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns
+
+
+def _cache_path(layout: CaptureLayout, kind: str, factor: float, camera: str, source: Path) -> Path:
+    return layout.cache_dir / f"{kind}_x{factor:g}" / camera / f"{source.stem}.png"
+
+
+def _resize_image(source: Path, target: Path, size: tuple[int, int]) -> None:
+    if not _is_fresh(target, source):
+        image = read_image(source)
+        write_image_atomic(target, cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
+
+
+def _binarise_mask(source: Path, target: Path, size: tuple[int, int]) -> None:
+    if not _is_fresh(target, source):
+        mask = read_mask(source).astype(np.uint8) * 255
+        if mask.shape != size:
+            mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        write_image_atomic(target, np.where(mask > 127, 255, 0).astype(np.uint8))
+
+
+def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -> tuple[list[list[Path]], Optional[list[list[Path]]]]:
+    """Image and mask paths to hand to readers, writing cached copies where they are needed.
+
+    Images are copied only when ``factor != 1``; masks also when they are not PNG.
+    """
+    jobs = []
+    image_paths = layout.image_paths
+    if factor != 1:
+        image_paths = []
+        for c, camera in enumerate(layout.camera_names):
+            size = scaled_size(int(layout.rig.height[c]), int(layout.rig.width[c]), factor)
+            targets = [_cache_path(layout, "images", factor, camera, p) for p in layout.image_paths[c]]
+            jobs += [(_resize_image, s, t, size) for s, t in zip(layout.image_paths[c], targets)]
+            image_paths.append(targets)
+    mask_paths = layout.mask_paths
+    needs_masks = mask_paths is not None and (
+        factor != 1 or any(p.suffix.lower() != ".png" for per_camera in mask_paths for p in per_camera)
+    )
+    if needs_masks:
+        mask_paths = []
+        for c, camera in enumerate(layout.camera_names):
+            size = scaled_size(int(layout.rig.height[c]), int(layout.rig.width[c]), factor)
+            targets = [_cache_path(layout, "masks", factor, camera, p) for p in layout.mask_paths[c]]
+            jobs += [(_binarise_mask, s, t, size) for s, t in zip(layout.mask_paths[c], targets)]
+            mask_paths.append(targets)
+    pending = [job for job in jobs if not _is_fresh(job[2], job[1])]
+    if pending:
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            work = pool.map(lambda job: job[0](*job[1:]), pending)
+            for _ in tqdm(work, total=len(pending), desc=f"caching resized files in {layout.cache_dir}", disable=not progress):
+                pass
+    return image_paths, mask_paths

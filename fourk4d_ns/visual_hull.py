@@ -1,0 +1,212 @@
+"""Visual-hull carving of one frame from foreground masks (METHOD.md section 1). Pure torch/NumPy.
+
+Hierarchical: a coarse grid over a search box is carved against dilated masks (so thin parts are
+not lost between coarse voxel centres), then every surviving coarse voxel and its neighbours are
+subdivided and carved again at the fine voxel size against the exact masks. A voxel centre is kept
+when, among the cameras whose image contains it, at least ``vhull_thresh`` of them see it inside the
+mask and at least ``count_thresh`` cameras see it at all. Statistical outliers are then removed
+and the hull's surface is resampled (marching cubes of the occupancy at iso 0.5, then area-weighted
+samples on that surface).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+NEAR_PLANE = 1e-3
+"""Voxels closer to a camera than this (in scene units along its optical axis) count as unseen."""
+
+
+@dataclass
+class CarveSettings:
+    """Thresholds and resolutions of the hierarchical carving."""
+
+    vhull_thresh: float = 0.95
+    """Fraction of the cameras seeing a voxel that must see it inside their mask (published: 0.95)."""
+    count_thresh: int = 6
+    """Cameras that must see a voxel for it to be kept; capped at the cameras usable in a frame."""
+    coarse_resolution: int = 64
+    """Coarse voxels along the longest side of the search box."""
+    fine_resolution: int = 256
+    """Fine voxels along the longest side of the coarse hull (about 7 mm for a 1.8 m subject)."""
+    outlier_neighbors: int = 20
+    """Neighbours used by the statistical outlier removal (0 disables it)."""
+    outlier_std_ratio: float = 2.0
+    """Points whose mean neighbour distance exceeds mean + ratio * std are removed."""
+    max_surface_points: int = 262144
+    """Upper bound on surface points per frame (the published 4K4D count)."""
+    surface_points: Optional[int] = None
+    """Surface points per frame; None: one per fine-voxel-sized patch of hull surface, capped above."""
+
+
+@dataclass
+class CameraSet:
+    """Cameras as tensors, in OpenCV conventions (world-to-camera ``x_cam = R X + T``)."""
+
+    K: torch.Tensor
+    """Intrinsics [C,3,3]."""
+    R: torch.Tensor
+    """Rotations [C,3,3]."""
+    T: torch.Tensor
+    """Translations [C,3]."""
+    dist: torch.Tensor
+    """OpenCV distortion (k1, k2, p1, p2, k3) [C,5]."""
+
+
+def project(points: torch.Tensor, cameras: CameraSet, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel coordinates (u, v) and depth z of points [M,3] in camera ``index``, with distortion."""
+    cam = points @ cameras.R[index].T + cameras.T[index]
+    z = cam[:, 2]
+    safe_z = torch.where(z.abs() > 1e-12, z, torch.full_like(z, 1e-12))
+    x, y = cam[:, 0] / safe_z, cam[:, 1] / safe_z
+    k1, k2, p1, p2, k3 = cameras.dist[index].unbind()
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    K = cameras.K[index]
+    return K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2], z
+
+
+def _vote(points: torch.Tensor, masks: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings,
+          chunk: int = 1 << 20) -> torch.Tensor:
+    """Boolean [M]: which points pass the mask vote. ``None`` masks are cameras left out of the vote."""
+    usable = [i for i, m in enumerate(masks) if m is not None]
+    count_thresh = min(settings.count_thresh, len(usable))
+    keep = torch.empty(points.shape[0], dtype=torch.bool, device=points.device)
+    for start in range(0, points.shape[0], chunk):
+        part = points[start : start + chunk]
+        seen = torch.zeros(part.shape[0], dtype=torch.int32, device=points.device)
+        inside = torch.zeros_like(seen)
+        for i in usable:
+            mask = masks[i]
+            height, width = mask.shape
+            u, v, z = project(part, cameras, i)
+            visible = (z > NEAR_PLANE) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+            ui = u.clamp(0, width - 1).long()
+            vi = v.clamp(0, height - 1).long()
+            seen += visible.int()
+            inside += (visible & mask[vi, ui]).int()
+        keep[start : start + chunk] = (seen >= max(count_thresh, 1)) & (inside >= settings.vhull_thresh * seen)
+    return keep
+
+
+def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    if radius <= 0:
+        return mask
+    pooled = F.max_pool2d(mask[None, None].float(), kernel_size=2 * radius + 1, stride=1, padding=radius)
+    return pooled[0, 0] > 0
+
+
+def grid_centers(lower: torch.Tensor, voxel: float, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Centres [X*Y*Z,3] of a voxel grid whose first voxel's corner is ``lower``."""
+    axes = [lower[d] + voxel * (torch.arange(shape[d], dtype=lower.dtype, device=lower.device) + 0.5) for d in range(3)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+def carve_coarse(masks: list[Optional[torch.Tensor]], cameras: CameraSet, search_bounds: torch.Tensor,
+                 settings: CarveSettings) -> tuple[torch.Tensor, float]:
+    """Coarse pass over the search box [2,3]: centres [M,3] of the kept voxels and the voxel size."""
+    extent = search_bounds[1] - search_bounds[0]
+    voxel = float(extent.max()) / settings.coarse_resolution
+    shape = tuple(max(1, int(np.ceil(float(e) / voxel))) for e in extent)
+    centers = grid_centers(search_bounds[0], voxel, shape)
+    # Dilate each mask by the projected half-diagonal of a coarse voxel at the search box's distance,
+    # so that a voxel partly inside the silhouette is not carved because its centre falls outside.
+    dilated = []
+    box_center = search_bounds.mean(dim=0, keepdim=True)
+    for i, mask in enumerate(masks):
+        if mask is None:
+            dilated.append(None)
+            continue
+        _, _, z = project(box_center, cameras, i)
+        pixels = float(cameras.K[i, 1, 1]) * voxel * 0.87 / max(float(z), NEAR_PLANE)
+        dilated.append(_dilate(mask, int(np.ceil(pixels))))
+    return centers[_vote(centers, dilated, cameras, settings)], voxel
+
+
+def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float, masks: list[Optional[torch.Tensor]],
+               cameras: CameraSet, settings: CarveSettings) -> torch.Tensor:
+    """Fine pass: carve the fine grid covering the coarse voxels and their neighbours. Centres [M,3]."""
+    if coarse_centers.shape[0] == 0:
+        return coarse_centers
+    lower = coarse_centers.min(dim=0).values - 1.5 * coarse_voxel
+    upper = coarse_centers.max(dim=0).values + 1.5 * coarse_voxel
+    coarse_shape = tuple(int(round(float(s))) for s in ((upper - lower) / coarse_voxel))
+    occupied = torch.zeros(coarse_shape, dtype=torch.bool, device=coarse_centers.device)
+    cells = ((coarse_centers - lower) / coarse_voxel).floor().long()
+    occupied[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+    near = F.max_pool3d(occupied[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0  # one-voxel dilation
+
+    fine_shape = tuple(int(np.ceil(float(s) / fine_voxel)) for s in (upper - lower))
+    centers = grid_centers(lower, fine_voxel, fine_shape)
+    parent = ((centers - lower) / coarse_voxel).floor().long()
+    for d in range(3):
+        parent[:, d] = parent[:, d].clamp(0, coarse_shape[d] - 1)
+    centers = centers[near[parent[:, 0], parent[:, 1], parent[:, 2]]]
+    return centers[_vote(centers, masks, cameras, settings)]
+
+
+def remove_statistical_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
+    """Boolean [M]: points whose mean distance to their neighbours is not unusually large."""
+    from scipy.spatial import cKDTree  # scipy ships with scikit-image; imported here to keep the core light
+
+    if neighbors <= 0 or points.shape[0] <= neighbors:
+        return np.ones(points.shape[0], dtype=bool)
+    distances, _ = cKDTree(points).query(points, k=neighbors + 1)
+    mean_distance = distances[:, 1:].mean(axis=1)
+    return mean_distance <= mean_distance.mean() + std_ratio * mean_distance.std()
+
+
+def sample_hull_surface(points: np.ndarray, voxel: float, settings: CarveSettings, seed: int) -> np.ndarray:
+    """Points [N,3] sampled uniformly by area on the iso-0.5 surface of the hull's occupancy grid."""
+    from skimage.measure import marching_cubes
+
+    if points.shape[0] == 0:
+        return np.zeros((0, 3), dtype=np.float32)
+    lower = points.min(axis=0) - 2.5 * voxel  # two empty voxels of padding close the surface
+    cells = np.round((points - lower) / voxel - 0.5).astype(np.int64)
+    occupancy = np.zeros(cells.max(axis=0) + 3, dtype=np.float32)
+    occupancy[cells[:, 0], cells[:, 1], cells[:, 2]] = 1.0
+    vertices, faces, _, _ = marching_cubes(occupancy, level=0.5, spacing=(voxel, voxel, voxel))
+    vertices = vertices + lower + 0.5 * voxel  # grid index i sits at the voxel centre lower + (i + 0.5) voxel
+    triangles = vertices[faces]
+    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    count = settings.surface_points
+    if count is None:
+        count = int(round(areas.sum() / voxel**2))
+    count = int(np.clip(count, 1, settings.max_surface_points))
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(faces), size=count, p=areas / areas.sum())
+    r1, r2 = rng.random(count), rng.random(count)
+    flip = r1 + r2 > 1  # fold the unit square onto the triangle for uniform barycentrics
+    r1, r2 = np.where(flip, 1 - r1, r1), np.where(flip, 1 - r2, r2)
+    tri = triangles[chosen]
+    samples = tri[:, 0] + r1[:, None] * (tri[:, 1] - tri[:, 0]) + r2[:, None] * (tri[:, 2] - tri[:, 0])
+    return samples.astype(np.float32)
+
+
+@dataclass
+class FrameHull:
+    """What carving one frame produced."""
+
+    hull: np.ndarray
+    """Kept fine voxel centres after outlier removal [M,3]."""
+    surface: np.ndarray
+    """Surface samples [N,3]."""
+    cameras_used: int
+    """Cameras whose mask took part in the vote."""
+
+
+def carve_frame_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float,
+                     masks: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings, seed: int) -> FrameHull:
+    """Fine carving, outlier removal and surface resampling of one frame's coarse hull."""
+    fine = carve_fine(coarse_centers, coarse_voxel, fine_voxel, masks, cameras, settings).cpu().numpy()
+    fine = fine[remove_statistical_outliers(fine, settings.outlier_neighbors, settings.outlier_std_ratio)]
+    surface = sample_hull_surface(fine, fine_voxel, settings, seed)
+    return FrameHull(fine.astype(np.float32), surface, sum(m is not None for m in masks))

@@ -1,0 +1,81 @@
+"""Shared fixtures: small captures written to temporary folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dataparsers.easymocap_cameras import CameraRig, write_cameras
+
+
+def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV world-to-camera (R, T) of a camera at ``center`` looking at ``target`` (z up world)."""
+    forward = target - center
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(up))
+    right = right / np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    return R, -R @ center
+
+
+def ring_rig(count: int, height: int, width: int, radius: float = 3.0, dist=None, seed: int = 0) -> CameraRig:
+    """Cameras on a jittered ring looking at the origin, with optional distortion."""
+    rng = np.random.default_rng(seed)
+    Rs, Ts, Ks = [], [], []
+    for i in range(count):
+        angle = 2 * np.pi * i / count + rng.uniform(-0.1, 0.1)
+        center = np.array([radius * np.cos(angle), radius * np.sin(angle), rng.uniform(-0.5, 0.5)])
+        R, T = look_at(center, rng.normal(0, 0.05, 3))
+        Rs.append(R)
+        Ts.append(T)
+        focal = rng.uniform(0.9, 1.1) * width
+        Ks.append([[focal, 0, width / 2 + rng.uniform(-2, 2)], [0, focal * rng.uniform(0.98, 1.02), height / 2 + rng.uniform(-2, 2)], [0, 0, 1]])
+    dist = np.zeros((count, 5)) if dist is None else np.tile(np.asarray(dist, dtype=np.float64), (count, 1))
+    return CameraRig(
+        names=[f"{i:02d}" for i in range(count)], K=np.asarray(Ks, dtype=np.float64), dist=dist,
+        R=np.stack(Rs), T=np.stack(Ts), height=np.full(count, height), width=np.full(count, width),
+    )
+
+
+def write_synthetic_capture(root: Path, rig: CameraRig, frames: int, spelling: str = "easymocap", masks: bool = True,
+                            image_ext: str = ".png") -> Path:
+    """A capture of random images (and disc masks) for the given rig; returns its folder."""
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True, exist_ok=True)
+    write_cameras(root, rig, spelling=spelling)
+    for c, name in enumerate(rig.names):
+        h, w = int(rig.height[c]), int(rig.width[c])
+        for f in range(frames):
+            (root / "images" / name).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "images" / name / f"{f:06d}{image_ext}"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+            if masks:
+                (root / "masks" / name).mkdir(parents=True, exist_ok=True)
+                mask = np.zeros((h, w), np.uint8)
+                cv2.circle(mask, (w // 2, h // 2), min(h, w) // 3, 255, -1)
+                cv2.imwrite(str(root / "masks" / name / f"{f:06d}.png"), mask)
+    return root
+
+
+@pytest.fixture
+def synthetic_capture(tmp_path: Path) -> Path:
+    """Five cameras, three frames, 24x32 random images with masks."""
+    return write_synthetic_capture(tmp_path / "capture", ring_rig(5, 24, 32), frames=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_capture(tmp_path_factory) -> Path:
+    """The demo generator's tiny preset, written once per test session (treat as read-only)."""
+    from fourk4d_ns.demo.capture import write_demo_capture
+
+    return write_demo_capture(tmp_path_factory.mktemp("demo") / "tiny", preset="tiny", seed=0)
+
+
+@pytest.fixture
+def tiny_demo_copy(tiny_demo_capture: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the tiny demo capture."""
+    return Path(shutil.copytree(tiny_demo_capture, tmp_path / "tiny"))
