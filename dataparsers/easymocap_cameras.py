@@ -7,8 +7,6 @@ EasyMocap writes ``dist_`` (1x5) and ``R_`` (3x1 Rodrigues), EasyVolcap ``D_`` (
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -16,6 +14,7 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
+from dataparsers.atomic import atomic_path
 from dataparsers.errors import CaptureError
 
 
@@ -192,18 +191,11 @@ def _write_names(storage: cv2.FileStorage, names: Sequence[str]) -> None:
 
 
 def _atomic_yaml(path: Path, write) -> None:
-    """Write an OpenCV YAML file under a temporary name in the same folder, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".yml", dir=path.parent)
-    os.close(fd)
-    try:
-        storage = cv2.FileStorage(tmp, cv2.FILE_STORAGE_WRITE)
+    """Write an OpenCV YAML file atomically (OpenCV picks the format from the ``.yml`` suffix)."""
+    with atomic_path(path) as tmp:
+        storage = cv2.FileStorage(str(tmp), cv2.FILE_STORAGE_WRITE)
         write(storage)
         storage.release()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "easyvolcap"] = "easymocap") -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from dataparsers.atomic import atomic_write_bytes
 from dataparsers.easymocap_cameras import CameraRig, camera_files, read_cameras
 from dataparsers.errors import CaptureError
 
@@ -264,18 +264,12 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
-    """Write an image (RGB or single channel) under a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        data = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-        if not cv2.imwrite(tmp, data):
-            raise CaptureError(path, "could not be written")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write an image (RGB or single channel; format from the suffix) atomically."""
+    data = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(data))
+    if not ok:
+        raise CaptureError(path, "could not be encoded")
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 CARVE_FOLDER = f"{CACHE_FOLDER}/carve"

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,10 +23,11 @@ import torch
 from plyfile import PlyData, PlyElement
 from tqdm import tqdm
 
+from dataparsers.atomic import replace_folder, staging_folder
 from dataparsers.easymocap_cameras import viewing_bounds
 from dataparsers.easymocap_layout import CARVE_FOLDER, CaptureLayout, eval_camera_names, read_layout, read_mask
 from dataparsers.errors import CaptureError
-from fourk4d_ns.visual_hull import CameraSet, CarveSettings, carve_coarse, carve_frame_fine
+from fourk4d_ns.visual_hull import CameraSet, CarveSettings, carve_coarse, carve_frame_fine, mask_distance
 
 FORMAT_VERSION = 1
 
@@ -105,12 +104,15 @@ def load_carved(scene: Path) -> Optional[CarvedCapture]:
     return CarvedCapture(folder, summary)
 
 
-def _load_masks(layout: CaptureLayout, cameras: Sequence[int], frame: int) -> list[Optional[torch.Tensor]]:
-    """The frame's masks of the given cameras; missing or empty masks are None (left out of the vote)."""
-    paths = [layout.mask_paths[c][frame] for c in cameras]
+def _load_mask_distances(layout: CaptureLayout, cameras: Sequence[int], frame: int) -> list[Optional[torch.Tensor]]:
+    """Distance-to-mask maps of the frame's masks; missing or empty masks are None (left out of the vote)."""
+
+    def load(path: Optional[Path]) -> Optional[torch.Tensor]:
+        mask = None if path is None else read_mask(path)
+        return None if mask is None or not mask.any() else mask_distance(torch.from_numpy(mask))
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        masks = list(pool.map(lambda p: None if p is None else read_mask(p), paths))
-    return [None if m is None or not m.any() else torch.from_numpy(m) for m in masks]
+        return list(pool.map(load, [layout.mask_paths[c][frame] for c in cameras]))
 
 
 def carve_capture(
@@ -147,7 +149,7 @@ def carve_capture(
 
     coarse, skipped = [], {}
     for f, frame in enumerate(tqdm(layout.frame_names, desc="carving (coarse)", disable=not progress)):
-        masks = _load_masks(layout, cameras, f)
+        masks = _load_mask_distances(layout, cameras, f)
         skipped[frame] = [names[i] for i, m in enumerate(masks) if m is None]
         centers, coarse_voxel = carve_coarse(masks, tensors, search, settings)
         coarse.append(centers)
@@ -159,14 +161,13 @@ def carve_capture(
     fine_voxel = extent / settings.fine_resolution
 
     folder = scene / CARVE_FOLDER
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".carve-", dir=folder.parent))
+    staging = staging_folder(folder)
     try:
         (staging / "hulls").mkdir()
         (staging / "surfaces").mkdir()
         frames, lower, upper = {}, np.full(3, np.inf), np.full(3, -np.inf)
         for f, frame in enumerate(tqdm(layout.frame_names, desc="carving (fine)", disable=not progress)):
-            masks = _load_masks(layout, cameras, f)
+            masks = _load_mask_distances(layout, cameras, f)
             result = carve_frame_fine(coarse[f], coarse_voxel, fine_voxel, masks, tensors, settings, seed=f)
             write_points(staging / "hulls" / f"{frame}.ply", result.hull)
             write_points(staging / "surfaces" / f"{frame}.ply", result.surface)
@@ -197,14 +198,7 @@ def carve_capture(
             "frames": frames,
         }
         (staging / "carve.json").write_text(json.dumps(summary, indent=1))
-        # Swap the finished folder in; an interrupted run leaves at most a hidden staging folder.
-        if folder.exists():
-            retired = Path(tempfile.mkdtemp(prefix=".carve-old-", dir=folder.parent))
-            os.replace(folder, retired / "carve")
-            os.replace(staging, folder)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
+        replace_folder(staging, folder)  # an interrupted run leaves at most a hidden staging folder
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return CarvedCapture(folder, summary)

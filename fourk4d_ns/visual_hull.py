@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 
 NEAR_PLANE = 1e-3
+QUANTISATION_PIXELS = 1.5
+"""A surface point inside the silhouette may lie up to ~0.71 px from the nearest foreground pixel
+centre, and the vote reads the distance at the centre of the pixel a voxel falls in (another ~0.71 px)."""
 """Voxels closer to a camera than this (in scene units along its optical axis) count as unseen."""
 
 
@@ -34,6 +37,9 @@ class CarveSettings:
     """Coarse voxels along the longest side of the search box."""
     fine_resolution: int = 256
     """Fine voxels along the longest side of the coarse hull (about 7 mm for a 1.8 m subject)."""
+    conservative: bool = True
+    """Accept voxel centres up to 1.5 px plus a voxel's projected half-diagonal outside the masks, so
+    that the hull contains the subject despite pixel quantisation (False: exact masks, as published)."""
     outlier_neighbors: int = 20
     """Neighbours used by the statistical outlier removal (0 disables it)."""
     outlier_std_ratio: float = 2.0
@@ -64,43 +70,69 @@ def project(points: torch.Tensor, cameras: CameraSet, index: int) -> tuple[torch
     z = cam[:, 2]
     safe_z = torch.where(z.abs() > 1e-12, z, torch.full_like(z, 1e-12))
     x, y = cam[:, 0] / safe_z, cam[:, 1] / safe_z
-    k1, k2, p1, p2, k3 = cameras.dist[index].unbind()
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    if bool(cameras.dist[index].any()):
+        k1, k2, p1, p2, k3 = cameras.dist[index].unbind()
+        r2 = x * x + y * y
+        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        x, y = (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+    xd, yd = x, y
     K = cameras.K[index]
     return K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2], z
 
 
-def _vote(points: torch.Tensor, masks: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings,
-          chunk: int = 1 << 20) -> torch.Tensor:
-    """Boolean [M]: which points pass the mask vote. ``None`` masks are cameras left out of the vote."""
-    usable = [i for i, m in enumerate(masks) if m is not None]
-    count_thresh = min(settings.count_thresh, len(usable))
-    keep = torch.empty(points.shape[0], dtype=torch.bool, device=points.device)
+def _vote(points: torch.Tensor, distances: list[Optional[torch.Tensor]], tolerances: list[float], cameras: CameraSet,
+          settings: CarveSettings, chunk: int = 1 << 20) -> torch.Tensor:
+    """Boolean [M]: which points pass the mask vote. A point counts as inside camera i's mask when the
+    pixel it falls in lies within ``tolerances[i]`` pixels of the mask (``distances[i]`` holds each
+    pixel's distance to the mask). ``None`` entries are cameras left out of the vote."""
+    usable = [i for i, m in enumerate(distances) if m is not None]
+    count_thresh = max(min(settings.count_thresh, len(usable)), 1)
+    # A point is kept when inside >= thresh * seen, i.e. outside <= (1 - thresh) * seen. Since seen
+    # can never exceed the number of cameras, a point with more outside votes than that bound is lost
+    # already, and is dropped from the remaining cameras' work.
+    max_outside = (1.0 - settings.vhull_thresh) * len(usable)
+    keep = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
     for start in range(0, points.shape[0], chunk):
-        part = points[start : start + chunk]
-        seen = torch.zeros(part.shape[0], dtype=torch.int32, device=points.device)
+        active = torch.arange(start, min(start + chunk, points.shape[0]), device=points.device)
+        seen = torch.zeros(active.shape[0], dtype=torch.int32, device=points.device)
         inside = torch.zeros_like(seen)
         for i in usable:
-            mask = masks[i]
-            height, width = mask.shape
-            u, v, z = project(part, cameras, i)
+            distance = distances[i]
+            height, width = distance.shape
+            u, v, z = project(points[active], cameras, i)
             visible = (z > NEAR_PLANE) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-            ui = u.clamp(0, width - 1).long()
-            vi = v.clamp(0, height - 1).long()
+            pixel_distance = distance[v.clamp(0, height - 1).long(), u.clamp(0, width - 1).long()]
+            hit = visible & (pixel_distance <= tolerances[i])
             seen += visible.int()
-            inside += (visible & mask[vi, ui]).int()
-        keep[start : start + chunk] = (seen >= max(count_thresh, 1)) & (inside >= settings.vhull_thresh * seen)
+            inside += hit.int()
+            alive = (seen - inside) <= max_outside
+            active, seen, inside = active[alive], seen[alive], inside[alive]
+        keep[active] = (seen >= count_thresh) & (inside >= settings.vhull_thresh * seen)
     return keep
 
 
-def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    if radius <= 0:
-        return mask
-    pooled = F.max_pool2d(mask[None, None].float(), kernel_size=2 * radius + 1, stride=1, padding=radius)
-    return pooled[0, 0] > 0
+def mask_distance(mask: torch.Tensor) -> torch.Tensor:
+    """Per pixel, the distance in pixels from its centre to the nearest mask pixel's centre (0 inside)."""
+    import cv2  # OpenCV's exact Euclidean distance transform is far faster than a torch equivalent
+
+    background = (~mask).cpu().numpy().astype(np.uint8)
+    distance = cv2.distanceTransform(background, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return torch.from_numpy(distance).to(mask.device)
+
+
+def vote_tolerances(distances: list[Optional[torch.Tensor]], cameras: CameraSet, points: torch.Tensor, voxel: float,
+                    conservative: bool) -> list[float]:
+    """Per camera, how far (pixels) outside its mask a voxel centre may fall and still count as inside:
+    pixel quantisation plus the projected half-diagonal of a voxel at the nearest of ``points``."""
+    tolerances = []
+    for i, distance in enumerate(distances):
+        if distance is None or not conservative:
+            tolerances.append(0.0)
+            continue
+        _, _, z = project(points, cameras, i)
+        nearest = float(z[z > NEAR_PLANE].min()) if bool((z > NEAR_PLANE).any()) else NEAR_PLANE
+        tolerances.append(QUANTISATION_PIXELS + float(cameras.K[i, 1, 1]) * voxel * 0.87 / nearest)
+    return tolerances
 
 
 def grid_centers(lower: torch.Tensor, voxel: float, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -109,28 +141,20 @@ def grid_centers(lower: torch.Tensor, voxel: float, shape: tuple[int, int, int])
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
-def carve_coarse(masks: list[Optional[torch.Tensor]], cameras: CameraSet, search_bounds: torch.Tensor,
+def carve_coarse(distances: list[Optional[torch.Tensor]], cameras: CameraSet, search_bounds: torch.Tensor,
                  settings: CarveSettings) -> tuple[torch.Tensor, float]:
     """Coarse pass over the search box [2,3]: centres [M,3] of the kept voxels and the voxel size."""
     extent = search_bounds[1] - search_bounds[0]
     voxel = float(extent.max()) / settings.coarse_resolution
     shape = tuple(max(1, int(np.ceil(float(e) / voxel))) for e in extent)
     centers = grid_centers(search_bounds[0], voxel, shape)
-    # Dilate each mask by the projected half-diagonal of a coarse voxel at the search box's distance,
-    # so that a voxel partly inside the silhouette is not carved because its centre falls outside.
-    dilated = []
-    box_center = search_bounds.mean(dim=0, keepdim=True)
-    for i, mask in enumerate(masks):
-        if mask is None:
-            dilated.append(None)
-            continue
-        _, _, z = project(box_center, cameras, i)
-        pixels = float(cameras.K[i, 1, 1]) * voxel * 0.87 / max(float(z), NEAR_PLANE)
-        dilated.append(_dilate(mask, int(np.ceil(pixels))))
-    return centers[_vote(centers, dilated, cameras, settings)], voxel
+    # Coarse voxels always get the voxel-size tolerance: the fine pass only refines what survives.
+    corners = torch.stack([search_bounds[0], search_bounds[1]])
+    tolerances = vote_tolerances(distances, cameras, corners, voxel, conservative=True)
+    return centers[_vote(centers, distances, tolerances, cameras, settings)], voxel
 
 
-def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float, masks: list[Optional[torch.Tensor]],
+def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float, distances: list[Optional[torch.Tensor]],
                cameras: CameraSet, settings: CarveSettings) -> torch.Tensor:
     """Fine pass: carve the fine grid covering the coarse voxels and their neighbours. Centres [M,3]."""
     if coarse_centers.shape[0] == 0:
@@ -149,7 +173,8 @@ def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: fl
     for d in range(3):
         parent[:, d] = parent[:, d].clamp(0, coarse_shape[d] - 1)
     centers = centers[near[parent[:, 0], parent[:, 1], parent[:, 2]]]
-    return centers[_vote(centers, masks, cameras, settings)]
+    tolerances = vote_tolerances(distances, cameras, coarse_centers, fine_voxel, settings.conservative)
+    return centers[_vote(centers, distances, tolerances, cameras, settings)]
 
 
 def remove_statistical_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
@@ -158,7 +183,7 @@ def remove_statistical_outliers(points: np.ndarray, neighbors: int, std_ratio: f
 
     if neighbors <= 0 or points.shape[0] <= neighbors:
         return np.ones(points.shape[0], dtype=bool)
-    distances, _ = cKDTree(points).query(points, k=neighbors + 1)
+    distances, _ = cKDTree(points).query(points, k=neighbors + 1, workers=-1)
     mean_distance = distances[:, 1:].mean(axis=1)
     return mean_distance <= mean_distance.mean() + std_ratio * mean_distance.std()
 
@@ -204,9 +229,9 @@ class FrameHull:
 
 
 def carve_frame_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float,
-                     masks: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings, seed: int) -> FrameHull:
+                     distances: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings, seed: int) -> FrameHull:
     """Fine carving, outlier removal and surface resampling of one frame's coarse hull."""
-    fine = carve_fine(coarse_centers, coarse_voxel, fine_voxel, masks, cameras, settings).cpu().numpy()
+    fine = carve_fine(coarse_centers, coarse_voxel, fine_voxel, distances, cameras, settings).cpu().numpy()
     fine = fine[remove_statistical_outliers(fine, settings.outlier_neighbors, settings.outlier_std_ratio)]
     surface = sample_hull_surface(fine, fine_voxel, settings, seed)
-    return FrameHull(fine.astype(np.float32), surface, sum(m is not None for m in masks))
+    return FrameHull(fine.astype(np.float32), surface, sum(d is not None for d in distances))

@@ -1,0 +1,154 @@
+"""Writes the built-in demo capture: the moving figure seen by a calibrated rig, in the EasyMocap layout.
+
+```
+DIR/images/<cam>/<frame>.png   RGB          DIR/intri.yml, DIR/extri.yml
+DIR/masks/<cam>/<frame>.png    0 / 255      DIR/split.json, DIR/demo.json
+```
+The capture is assembled in a hidden sibling folder and renamed into place at the end, so an
+interrupted run never leaves a half-written capture under DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from dataparsers.atomic import atomic_write_bytes, replace_folder, staging_folder
+from dataparsers.easymocap_cameras import write_cameras
+from fourk4d_ns.demo.figure import ArticulatedFigure
+from fourk4d_ns.demo.render import CameraView, FrameRenderer, ray_intersector
+from fourk4d_ns.demo.rig import RigLayout, build_rig
+
+GENERATOR_VERSION = 1
+"""Bumped whenever the same preset and seed would produce different files."""
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """Size of a demo capture."""
+
+    layout: RigLayout
+    """Cameras and image size."""
+    num_frames: int
+    """Frames, spread evenly over the figure's normalised time [0, 1]."""
+    fps: float
+    """Nominal frame rate recorded in demo.json."""
+    samples_per_side: int = 2
+    """Anti-aliasing: colour is the mean of n x n samples per pixel (the mask is always the centre ray)."""
+
+
+PRESETS: dict[str, DemoPreset] = {
+    "demo": DemoPreset(RigLayout(train_cameras=16, test_cameras=4, height=256, width=256), num_frames=24, fps=12.0),
+    "tiny": DemoPreset(RigLayout(train_cameras=6, test_cameras=2, height=64, width=64), num_frames=4, fps=12.0),
+}
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists, is not empty, and overwriting was not asked for."""
+
+
+def frame_time(frame_index: int, num_frames: int) -> float:
+    """Normalised time of a frame: ``frame_index / (num_frames - 1)``, 0 for a single frame."""
+    return 0.0 if num_frames <= 1 else frame_index / (num_frames - 1)
+
+
+def frame_name(frame_index: int) -> str:
+    """File stem of a frame: six digits."""
+    return f"{frame_index:06d}"
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if image.ndim == 3:
+        image = image[:, :, ::-1]  # OpenCV encodes BGR
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise RuntimeError(f"could not encode {path}")
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+def _write_json(path: Path, content: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(content, indent=2) + "\n").encode())
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise OutputExistsError(f"{output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{output} exists and is not empty; pass --overwrite to replace it")
+
+
+def write_demo_capture(
+    output: Path,
+    preset: str = "demo",
+    seed: int = 0,
+    overwrite: bool = False,
+    *,
+    progress: bool = True,
+    allow_slow_raycaster: bool = False,
+) -> Path:
+    """Render the demo capture into ``output`` and return it.
+
+    Raises ``OutputExistsError`` when ``output`` is a non-empty folder and ``overwrite`` is false,
+    and ``EmbreeUnavailableError`` when Embree is missing unless ``allow_slow_raycaster``.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    config = PRESETS[preset]
+    layout = config.layout
+    output = Path(output).absolute()
+    _check_output(output, overwrite)
+
+    figure = ArticulatedFigure(seed=seed)
+    surfaces = [figure.pose(frame_time(f, config.num_frames)) for f in range(config.num_frames)]
+    ray_intersector(surfaces[0].to_trimesh(), allow_slow=allow_slow_raycaster)  # fail before any work
+    rig, test_names = build_rig(layout, np.concatenate([s.vertices for s in surfaces]))
+
+    staging = staging_folder(output)
+    try:
+        write_cameras(staging, rig)
+        _write_json(
+            staging / "split.json",
+            {
+                "train_cameras": [n for n in rig.names if n not in test_names],
+                "test_cameras": test_names,
+                "note": "Test cameras stand at other heights and between the training ring's azimuths; "
+                "never train on them or use them as image-based-rendering sources.",
+            },
+        )
+        _write_json(
+            staging / "demo.json",
+            {
+                "preset": preset,
+                "seed": int(seed),
+                "num_frames": config.num_frames,
+                "fps": config.fps,
+                "height": layout.height,
+                "width": layout.width,
+                "generator_version": GENERATOR_VERSION,
+            },
+        )
+        for name in rig.names:
+            (staging / "images" / name).mkdir(parents=True)
+            (staging / "masks" / name).mkdir(parents=True)
+
+        views = [
+            CameraView.from_calibration(rig.K[c], rig.R[c], rig.T[c], layout.height, layout.width, config.samples_per_side)
+            for c in range(len(rig))
+        ]
+        for f in tqdm(range(config.num_frames), desc="Rendering frames", unit="frame", disable=not progress):
+            renderer = FrameRenderer(surfaces[f], figure.materials, allow_slow=allow_slow_raycaster)
+            for name, view in zip(rig.names, views):
+                rgb, mask = renderer.render(view)
+                _write_png(staging / "images" / name / f"{frame_name(f)}.png", rgb)
+                _write_png(staging / "masks" / name / f"{frame_name(f)}.png", mask)
+        replace_folder(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
