@@ -32,17 +32,15 @@ def _cache_path(layout: CaptureLayout, kind: str, factor: float, camera: str, so
 
 
 def _resize_image(source: Path, target: Path, size: tuple[int, int]) -> None:
-    if not _is_fresh(target, source):
-        image = read_image(source)
-        write_image_atomic(target, cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
+    image = read_image(source)
+    write_image_atomic(target, cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
 
 
 def _binarise_mask(source: Path, target: Path, size: tuple[int, int]) -> None:
-    if not _is_fresh(target, source):
-        mask = read_mask(source).astype(np.uint8) * 255
-        if mask.shape != size:
-            mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        write_image_atomic(target, np.where(mask > 127, 255, 0).astype(np.uint8))
+    mask = read_mask(source).astype(np.uint8) * 255
+    if mask.shape != size:
+        mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    write_image_atomic(target, np.where(mask > 127, 255, 0).astype(np.uint8))
 
 
 def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -> tuple[list[list[Path]], Optional[list[list[Path]]]]:
@@ -50,26 +48,22 @@ def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -
 
     Images are copied only when ``factor != 1``; masks also when they are not PNG.
     """
-    jobs = []
-    image_paths = layout.image_paths
-    if factor != 1:
-        image_paths = []
+    jobs: list = []
+
+    def plan(kind: str, sources: list[list[Path]], convert) -> list[list[Path]]:
+        """Cache targets of every source file of ``kind``; queue one conversion job per file."""
+        targets = []
         for c, camera in enumerate(layout.camera_names):
             size = scaled_size(int(layout.rig.height[c]), int(layout.rig.width[c]), factor)
-            targets = [_cache_path(layout, "images", factor, camera, p) for p in layout.image_paths[c]]
-            jobs += [(_resize_image, s, t, size) for s, t in zip(layout.image_paths[c], targets)]
-            image_paths.append(targets)
+            per_camera = [_cache_path(layout, kind, factor, camera, p) for p in sources[c]]
+            jobs.extend((convert, s, t, size) for s, t in zip(sources[c], per_camera))
+            targets.append(per_camera)
+        return targets
+
+    image_paths = layout.image_paths if factor == 1 else plan("images", layout.image_paths, _resize_image)
     mask_paths = layout.mask_paths
-    needs_masks = mask_paths is not None and (
-        factor != 1 or any(p.suffix.lower() != ".png" for per_camera in mask_paths for p in per_camera)
-    )
-    if needs_masks:
-        mask_paths = []
-        for c, camera in enumerate(layout.camera_names):
-            size = scaled_size(int(layout.rig.height[c]), int(layout.rig.width[c]), factor)
-            targets = [_cache_path(layout, "masks", factor, camera, p) for p in layout.mask_paths[c]]
-            jobs += [(_binarise_mask, s, t, size) for s, t in zip(layout.mask_paths[c], targets)]
-            mask_paths.append(targets)
+    if mask_paths is not None and (factor != 1 or any(p.suffix.lower() != ".png" for per in mask_paths for p in per)):
+        mask_paths = plan("masks", layout.mask_paths, _binarise_mask)
     pending = [job for job in jobs if not _is_fresh(job[2], job[1])]
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:

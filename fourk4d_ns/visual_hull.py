@@ -1,13 +1,13 @@
 """Visual-hull carving of one frame from foreground masks (METHOD.md section 1). Pure torch/NumPy.
 
-Hierarchical: a coarse grid over a search box is carved against dilated masks (so thin parts are
-not lost between coarse voxel centres), then every surviving coarse voxel and its neighbours are
-subdivided and carved again at the fine voxel size against the exact masks. A voxel centre is kept
+Hierarchical: a coarse grid over a search box is carved first, then every surviving coarse voxel
+and its neighbours are subdivided and carved again at the fine voxel size. A voxel centre is kept
 when, among the cameras whose image contains it, at least ``vhull_thresh`` of them see it inside the
-mask and at least ``count_thresh`` cameras see it at all. Statistical outliers are then removed
-and the hull's surface is resampled (marching cubes of the occupancy at iso 0.5, then area-weighted
-samples on that surface).
-"""
+mask and at least ``count_thresh`` cameras see it at all. "Inside" allows a voxel's projected
+half-diagonal plus pixel quantisation of distance to the mask (always for the coarse pass, so thin
+parts survive it; for the fine pass unless ``conservative`` is off), so the hull contains the
+subject. Statistical outliers are then removed and the hull's surface is resampled (marching cubes
+of the occupancy at iso 0.5, then area-weighted samples on that surface)."""
 
 from __future__ import annotations
 
