@@ -5,16 +5,19 @@ One nerfstudio camera per (camera, frame) image, ordered frame by frame. Trainin
 the capture's own world frame and units (no re-centring or scaling), so carved hulls, bounds and
 camera files all agree.
 
+A capture stored as videos (``videos*/<cam>.mp4``, masks in ``videos_masks*/`` or ``masks/``) is
+decoded once into ``<data>/fourk4d/frames/`` and read from there; if its videos differ in length,
+every camera's first N frames are used (N = the shortest video's length) with a warning.
+
 Imports only nerfstudio's base dataparser, cameras and scene box (see the circular-import note in
 the project docs): the method configs import this module.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Tuple, Type
+from typing import Literal, Optional, Tuple, Type
 
 import numpy as np
 import torch
@@ -26,20 +29,24 @@ from nerfstudio.data.scene_box import SceneBox
 from dataparsers.easymocap_cameras import CameraRig, viewing_bounds
 from dataparsers.easymocap_layout import CaptureLayout, eval_camera_names, read_carved_bounds, read_layout
 from dataparsers.easymocap_resize import prepare_files, scaled_size
-from dataparsers.errors import CaptureError
+from dataparsers.splits import cameras_of_split, split_camera_indices
 
 
 @dataclass
 class EasyMocapDataParserConfig(DataParserConfig):
-    """Reads ``images/``, ``masks/``, ``intri.yml`` and ``extri.yml`` of an EasyMocap capture."""
+    """Reads ``images/`` (or ``videos*/``), ``masks/`` (or ``videos_masks*/``), ``intri.yml`` and ``extri.yml``
+    of an EasyMocap capture. Videos of different lengths: the first N frames of every camera are used,
+    N being the shortest video's length, with a warning."""
 
     _target: Type = field(default_factory=lambda: EasyMocapDataParser)
     data: Path = Path("data/demo")
     """Capture folder."""
     images_dir: Optional[str] = None
-    """Image folder name; None: images/, else images_calib/."""
+    """Image folder (or folder of per-camera videos) name; None: images/, images_calib/, else videos/, videos*/."""
     masks_dir: Optional[str] = None
-    """Mask folder name; None: the first of masks/, mask/, msk/ (the capture may have none)."""
+    """Mask folder (or video folder) name; None: masks/, mask/, msk/, else videos_masks*/ (the capture may have none)."""
+    frame_format: Literal["jpg", "png"] = "jpg"
+    """Format of frames decoded from videos into <data>/fourk4d/frames/: jpg (quality 95, smaller) or png (lossless)."""
     cameras: Optional[Tuple[str, ...]] = None
     """Explicit camera names to use; None: camera_start/stop/step over the sorted names."""
     camera_start: int = 0
@@ -85,19 +92,15 @@ class EasyMocapDataParser(DataParser):
             self._layout = read_layout(
                 c.data, images_dir=c.images_dir, masks_dir=c.masks_dir, cameras=c.cameras,
                 camera_range=(c.camera_start, c.camera_stop, c.camera_step),
-                frames=c.frames, frame_range=(c.frame_start, c.frame_stop, c.frame_step),
+                frames=c.frames, frame_range=(c.frame_start, c.frame_stop, c.frame_step), frame_format=c.frame_format,
             )
         return self._layout
 
     def split_cameras(self) -> tuple[list[int], list[int]]:
         """Indices (into the selected cameras) of the training and the held-out cameras."""
         names = self.layout().camera_names
-        held_out = set(eval_camera_names(self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval))
-        train = [i for i, name in enumerate(names) if name not in held_out]
-        evaluation = [i for i, name in enumerate(names) if name in held_out]
-        if not train:
-            raise CaptureError(self.config.data, "every selected camera is held out for evaluation: none is left for training")
-        return train, evaluation
+        held_out = eval_camera_names(self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval)
+        return split_camera_indices(names, held_out, self.config.data)
 
     def scene_bounds(self) -> tuple[np.ndarray, str]:
         """The scene box [2,3] and where it came from: the carved hull if present, else the cameras."""
@@ -109,15 +112,7 @@ class EasyMocapDataParser(DataParser):
     def _generate_dataparser_outputs(self, split: str = "train", **kwargs) -> DataparserOutputs:
         layout = self.layout()
         train, evaluation = self.split_cameras()
-        if split == "train":
-            chosen = train
-        elif split in ("val", "test"):
-            chosen = evaluation
-            if not chosen:
-                warnings.warn(f"{self.config.data}: no held-out cameras; the {split} split reuses the training cameras")
-                chosen = train
-        else:
-            raise ValueError(f"unknown split '{split}': expected train, val or test")
+        chosen = cameras_of_split(split, train, evaluation, self.config.data)
 
         image_paths, mask_paths = prepare_files(layout, self.config.downscale_factor)
         num_frames = layout.num_frames

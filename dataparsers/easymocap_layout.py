@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from dataparsers.atomic import atomic_write_bytes
 from dataparsers.easymocap_cameras import CameraRig, camera_files, read_cameras
+from dataparsers.easymocap_videos import decode_capture_videos, find_video_folder
 from dataparsers.errors import CaptureError
+from dataparsers.image_files import read_image, read_mask, write_image_atomic  # noqa: F401 (re-exported)
+from dataparsers.video_cache import FrameFormat
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGE_FOLDERS = ("images", "images_calib")
@@ -28,6 +29,8 @@ MASK_FOLDERS = ("masks", "mask", "msk")
 SPLIT_FILE = "split.json"
 CACHE_FOLDER = "fourk4d"
 """Everything this project derives from a capture (carving, resized images) lives in this sub-folder."""
+FRAMES_FOLDER = f"{CACHE_FOLDER}/frames"
+"""Where frames decoded from a video capture go (``images/<cam>/``, ``masks/<cam>/``)."""
 
 
 @dataclass
@@ -172,12 +175,19 @@ def read_layout(
     frame_range: tuple[int, Optional[int], int] = (0, None, 1),
     require_masks: bool = False,
     allow_missing_masks: bool = False,
+    frame_format: Optional[FrameFormat] = None,
+    progress: bool = True,
 ) -> CaptureLayout:
     """Read a capture's cameras and file lists, select cameras and frames, and validate everything.
 
     ``cameras`` are explicit names (else ``camera_range`` = start, stop, step over the sorted names);
     ``frames`` are explicit positions in the sorted frame list (else ``frame_range``).
     ``allow_missing_masks`` puts ``None`` for absent mask files (carving tolerates them) instead of raising.
+
+    A capture without an image folder but with ``videos*/`` (and maybe ``videos_masks*/``) is decoded
+    once into ``FRAMES_FOLDER`` (``frame_format``: see ``decode_videos``; ``progress`` shows a bar) and
+    read from there; when its videos differ in length, every camera's first N frames are used, N being
+    the shortest video's length (with a warning).
     """
     scene = Path(scene)
     if not scene.is_dir():
@@ -193,9 +203,12 @@ def read_layout(
         chosen = select_indices(len(rig), None, *camera_range, what="camera", scene=scene)
     rig = rig.select(chosen)
 
-    image_root = find_folder(scene, images_dir, IMAGE_FOLDERS, "images")
+    image_root = find_folder(scene, images_dir, IMAGE_FOLDERS, "images") or find_video_folder(scene, masks=False)
     if image_root is None:
-        raise CaptureError(scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/")
+        raise CaptureError(scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/, or videos in videos*/")
+    mask_root = find_folder(scene, masks_dir, MASK_FOLDERS, "masks") or find_video_folder(scene, masks=True)
+    decoded = decode_capture_videos(scene / FRAMES_FOLDER, image_root, mask_root, rig.names, frame_format, progress)
+    image_root, mask_root = decoded.images, decoded.masks
     per_camera_images = []
     for name in rig.names:
         folder = image_root / name
@@ -204,6 +217,8 @@ def read_layout(
         files = _image_files(folder)
         if not files:
             raise CaptureError(folder, f"no .jpg/.jpeg/.png images for camera '{name}'")
+        if decoded.num_frames is not None:  # decoded videos: the frames every camera has
+            files = dict(sorted(files.items())[: decoded.num_frames])
         per_camera_images.append(files)
 
     all_frames = sorted(per_camera_images[0])
@@ -219,7 +234,6 @@ def read_layout(
     frame_names = [all_frames[i] for i in frame_indices]
     image_paths = [[files[f] for f in frame_names] for files in per_camera_images]
 
-    mask_root = find_folder(scene, masks_dir, MASK_FOLDERS, "masks")
     mask_paths = None
     if mask_root is not None:
         mask_paths = []
@@ -234,7 +248,7 @@ def read_layout(
                     raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files.get(f) for f in frame_names])
     elif require_masks:
-        raise CaptureError(scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/")
+        raise CaptureError(scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/, or videos in videos_masks*/")
 
     expected = None
     if np.all(rig.height > 0) and np.all(rig.width > 0):
@@ -245,31 +259,6 @@ def read_layout(
         _check_sizes(present, rig.names, sizes, "mask")
     rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
     return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """A mask file as a boolean array [H,W]: values above 127 are foreground (JPEG-safe)."""
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise CaptureError(path, "not a readable mask image")
-    return mask > 127
-
-
-def read_image(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 [H,W,3]."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise CaptureError(path, "not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def write_image_atomic(path: Path, image: np.ndarray) -> None:
-    """Write an image (RGB or single channel; format from the suffix) atomically."""
-    data = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(data))
-    if not ok:
-        raise CaptureError(path, "could not be encoded")
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 CARVE_FOLDER = f"{CACHE_FOLDER}/carve"

@@ -11,16 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
-from dataparsers.easymocap_layout import CaptureLayout, read_image, read_mask, write_image_atomic
-
-
-def scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:
-    """Size of an image downscaled by ``factor`` (>= 1 shrinks), at least one pixel."""
-    return max(1, int(round(height / factor))), max(1, int(round(width / factor)))
+from dataparsers.easymocap_layout import CaptureLayout
+from dataparsers.image_files import read_image, read_mask, resize_image, resize_mask, scaled_size, write_image_atomic
 
 
 def _is_fresh(target: Path, source: Path) -> bool:
@@ -32,15 +26,11 @@ def _cache_path(layout: CaptureLayout, kind: str, factor: float, camera: str, so
 
 
 def _resize_image(source: Path, target: Path, size: tuple[int, int]) -> None:
-    image = read_image(source)
-    write_image_atomic(target, cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA))
+    write_image_atomic(target, resize_image(read_image(source), size))
 
 
 def _binarise_mask(source: Path, target: Path, size: tuple[int, int]) -> None:
-    mask = read_mask(source).astype(np.uint8) * 255
-    if mask.shape != size:
-        mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    write_image_atomic(target, np.where(mask > 127, 255, 0).astype(np.uint8))
+    write_image_atomic(target, resize_mask(read_mask(source), size))
 
 
 def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -> tuple[list[list[Path]], Optional[list[list[Path]]]]:

@@ -14,3 +14,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     .venv/bin/python -m pip install -e ".[dev]"
     echo "$wanted" > "$stamp"
 fi
+# nerfstudio's ns-render looks for an `ffmpeg` program; imageio-ffmpeg ships one.
+if [ ! -e .venv/bin/ffmpeg ]; then
+    ln -s "$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" .venv/bin/ffmpeg
+fi

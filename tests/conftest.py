@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from dataparsers.easymocap_cameras import CameraRig, write_cameras
 
@@ -40,6 +41,18 @@ def ring_rig(count: int, height: int, width: int, radius: float = 3.0, dist=None
         names=[f"{i:02d}" for i in range(count)], K=np.asarray(Ks, dtype=np.float64), dist=dist,
         R=np.stack(Rs), T=np.stack(Ts), height=np.full(count, height), width=np.full(count, width),
     )
+
+
+def ray_miss_in_pixels(cameras, index: int, point: np.ndarray, u: float, v: float) -> float:
+    """How far (in pixels at the point's depth) the nerfstudio ray through (u, v) passes from ``point``."""
+    coords = torch.tensor([[v, u]], dtype=torch.float32)
+    rays = cameras.generate_rays(camera_indices=index, coords=coords)
+    origin = rays.origins.reshape(3).double().numpy()
+    direction = rays.directions.reshape(3).double().numpy()
+    offset = point - origin
+    along = offset @ direction / (direction @ direction)
+    miss = np.linalg.norm(offset - along * direction)
+    return float(miss / (along * np.linalg.norm(direction)) * float(cameras.fx[index]))
 
 
 def write_synthetic_capture(root: Path, rig: CameraRig, frames: int, spelling: str = "easymocap", masks: bool = True,

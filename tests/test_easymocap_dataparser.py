@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ring_rig, write_synthetic_capture
+from conftest import ray_miss_in_pixels, ring_rig, write_synthetic_capture
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_cameras import read_cameras
@@ -19,18 +19,6 @@ from dataparsers.errors import CaptureError
 
 def parse(data: Path, split: str = "train", **options):
     return EasyMocapDataParserConfig(data=data, **options).setup().get_dataparser_outputs(split)
-
-
-def ray_miss_in_pixels(cameras, index: int, point: np.ndarray, u: float, v: float) -> float:
-    """How far (in pixels at the point's depth) the nerfstudio ray through (u, v) passes from ``point``."""
-    coords = torch.tensor([[v, u]], dtype=torch.float32)
-    rays = cameras.generate_rays(camera_indices=index, coords=coords)
-    origin = rays.origins.reshape(3).double().numpy()
-    direction = rays.directions.reshape(3).double().numpy()
-    offset = point - origin
-    along = offset @ direction / (direction @ direction)
-    miss = np.linalg.norm(offset - along * direction)
-    return float(miss / (along * np.linalg.norm(direction)) * float(cameras.fx[index]))
 
 
 def test_registered_with_nerfstudio():

@@ -4,6 +4,7 @@
 DIR/images/<cam>/<frame>.png   RGB          DIR/intri.yml, DIR/extri.yml
 DIR/masks/<cam>/<frame>.png    0 / 255      DIR/split.json, DIR/demo.json
 ```
+or, with ``videos``, one of the video layouts of ``video_layouts`` (EasyMocap, 4K4D, DyNeRF).
 The capture is assembled in a hidden sibling folder and renamed into place at the end, so an
 interrupted run never leaves a half-written capture under DIR.
 """
@@ -14,6 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -24,6 +26,7 @@ from dataparsers.easymocap_cameras import write_cameras
 from fourk4d_ns.demo.figure import ArticulatedFigure
 from fourk4d_ns.demo.render import CameraView, FrameRenderer, ray_intersector
 from fourk4d_ns.demo.rig import RigLayout, build_rig
+from fourk4d_ns.demo.video_layouts import VideoLayout, convert_to_video_layout
 
 GENERATOR_VERSION = 1
 """Bumped whenever the same preset and seed would produce different files."""
@@ -91,8 +94,11 @@ def write_demo_capture(
     *,
     progress: bool = True,
     allow_slow_raycaster: bool = False,
+    videos: Optional[VideoLayout] = None,
 ) -> Path:
     """Render the demo capture into ``output`` and return it.
+
+    ``videos`` writes one of the video layouts (``easymocap``, ``4k4d``, ``dynerf``) instead of images.
 
     Raises ``OutputExistsError`` when ``output`` is a non-empty folder and ``overwrite`` is false,
     and ``EmbreeUnavailableError`` when Embree is missing unless ``allow_slow_raycaster``.
@@ -107,7 +113,8 @@ def write_demo_capture(
     figure = ArticulatedFigure(seed=seed)
     surfaces = [figure.pose(frame_time(f, config.num_frames)) for f in range(config.num_frames)]
     ray_intersector(surfaces[0].to_trimesh(), allow_slow=allow_slow_raycaster)  # fail before any work
-    rig, test_names = build_rig(layout, np.concatenate([s.vertices for s in surfaces]))
+    subject_points = np.concatenate([s.vertices for s in surfaces])
+    rig, test_names = build_rig(layout, subject_points)
 
     staging = staging_folder(output)
     try:
@@ -121,18 +128,15 @@ def write_demo_capture(
                 "never train on them or use them as image-based-rendering sources.",
             },
         )
-        _write_json(
-            staging / "demo.json",
-            {
-                "preset": preset,
-                "seed": int(seed),
-                "num_frames": config.num_frames,
-                "fps": config.fps,
-                "height": layout.height,
-                "width": layout.width,
-                "generator_version": GENERATOR_VERSION,
-            },
-        )
+        summary = {
+            "preset": preset,
+            "seed": int(seed),
+            "num_frames": config.num_frames,
+            "fps": config.fps,
+            "height": layout.height,
+            "width": layout.width,
+            "generator_version": GENERATOR_VERSION,
+        }
         for name in rig.names:
             (staging / "images" / name).mkdir(parents=True)
             (staging / "masks" / name).mkdir(parents=True)
@@ -147,6 +151,9 @@ def write_demo_capture(
                 rgb, mask = renderer.render(view)
                 _write_png(staging / "images" / name / f"{frame_name(f)}.png", rgb)
                 _write_png(staging / "masks" / name / f"{frame_name(f)}.png", mask)
+        if videos is not None:
+            summary.update(convert_to_video_layout(staging, videos, rig, config.fps, subject_points))
+        _write_json(staging / "demo.json", summary)
         replace_folder(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -6,12 +6,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Optional, Sequence
 
 import tyro
 
 from fourk4d_ns.demo.capture import PRESETS, OutputExistsError, write_demo_capture
 from fourk4d_ns.demo.render import EmbreeUnavailableError
+from fourk4d_ns.demo.video_layouts import VideoLayout
 
 
 @dataclass
@@ -26,6 +27,8 @@ class DemoSceneArgs:
     """Varies texture colours and motion phases slightly; the same seed gives identical files."""
     overwrite: bool = False
     """Replace an existing, non-empty output folder."""
+    videos: Optional[VideoLayout] = None
+    """Write videos instead of images: easymocap (videos/), 4k4d (videos_libx265/, videos_masks_libx265/), dynerf (camNN.mp4)."""
     allow_slow_raycaster: bool = False
     """Fall back to trimesh's pure-Python ray caster when Embree (embreex) is missing; very slow."""
     progress: bool = True
@@ -42,18 +45,23 @@ def run(args: DemoSceneArgs) -> Path:
         overwrite=args.overwrite,
         progress=args.progress,
         allow_slow_raycaster=args.allow_slow_raycaster,
+        videos=args.videos,
     )
     elapsed = time.perf_counter() - start
     config = PRESETS[args.preset]
     cameras = config.layout.train_cameras + config.layout.test_cameras
     views = cameras * config.num_frames
-    print(
-        f"Wrote the '{args.preset}' demo capture (seed {args.seed}) to {output} in {elapsed:.1f} s:\n"
-        f"  images/ and masks/: {views} PNGs each ({cameras} cameras x {config.num_frames} frames, "
-        f"{config.layout.width}x{config.layout.height})\n"
-        f"  intri.yml, extri.yml ({config.layout.train_cameras} training + {config.layout.test_cameras} test cameras), "
-        f"split.json, demo.json"
-    )
+    size = f"{cameras} cameras x {config.num_frames} frames, {config.layout.width}x{config.layout.height}"
+    if args.videos is None:
+        contents = (
+            f"  images/ and masks/: {views} PNGs each ({size})\n"
+            f"  intri.yml, extri.yml ({config.layout.train_cameras} training + {config.layout.test_cameras} test cameras), "
+            f"split.json, demo.json"
+        )
+    else:
+        entries = ", ".join(p.name + "/" * p.is_dir() for p in sorted(output.iterdir()) if p.suffix != ".mp4")
+        contents = f"  '{args.videos}' video layout ({size}): {entries} and one .mp4 per camera"
+    print(f"Wrote the '{args.preset}' demo capture (seed {args.seed}) to {output} in {elapsed:.1f} s:\n{contents}")
     return output
 
 
