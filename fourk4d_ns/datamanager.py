@@ -1,0 +1,221 @@
+"""Full-image datamanager of fourk4d: one (camera, frame) image per training step, cropped to the
+mask's box plus a margin and multiplied by the mask; held-out images whole, for evaluation.
+
+It also serves the model's bank of image-based-rendering sources (training images of a frame), so
+that rendering from cameras alone (viewer, ns-render, ns-eval) uses IBR too.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Dict, List, Literal, Sequence, Tuple, Type, Union
+
+import numpy as np
+import torch
+from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.data.datamanagers.base_datamanager import DataManager
+from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanagerConfig
+from nerfstudio.data.datasets.base_dataset import InputDataset
+from torch.nn import Parameter
+
+from dataparsers.easymocap import EasyMocapDataParserConfig
+from fourk4d_ns.camera_conversion import crop_camera, opencv_from_cameras
+from fourk4d_ns.frame_cache import FrameImageCache, ImageSource, LoadedImage
+
+
+@dataclass
+class FourK4DDataManagerConfig(FullImageDatamanagerConfig):
+    """Serves whole (cropped) images of random (camera, frame) pairs.
+
+    Derives from nerfstudio's full-image config only because ``ns-render`` accepts no other kind;
+    its image-caching options are not used (images load per frame, see cache_gigabytes).
+    """
+
+    _target: Type = field(default_factory=lambda: FourK4DDataManager)
+    dataparser: EasyMocapDataParserConfig = field(default_factory=EasyMocapDataParserConfig)
+    """The capture reader."""
+    crop_margin: float = 0.1
+    """Margin around the mask's bounding box, as a fraction of the box's size (at least 8 pixels)."""
+    cache_gigabytes: float = 4.0
+    """Memory for decoded images (uint8), kept per frame; least recently used frames are dropped."""
+    seed: int = 0
+    """Seed of the training image order."""
+
+
+class SourceBank:
+    """The training images and cameras that image-based rendering draws its sources from."""
+
+    def __init__(self, images: FrameImageCache, K: torch.Tensor, R: torch.Tensor, T: torch.Tensor, train_cameras: Sequence[int]):
+        self.images = images
+        self.K, self.R, self.T = K, R, T
+        self.centers = -(R.transpose(1, 2) @ T[:, :, None])[:, :, 0]
+        """Camera centres [C,3] of every selected camera (indexed by ``camera_index``)."""
+        self.train_cameras = list(train_cameras)
+        """The cameras allowed as sources: training cameras only, never held-out ones."""
+
+    def images_of(self, frame: int, cameras: Sequence[int], device: Union[str, torch.device]) -> torch.Tensor:
+        """Masked source images [S,3,H,W] in [0,1] of a frame (the cameras must share one size)."""
+        loaded = [self.images.get(c, frame) for c in cameras]
+        shapes = {image.rgb.shape for image in loaded}
+        if len(shapes) != 1:
+            raise ValueError(f"IBR sources of frame {frame} differ in size ({sorted(shapes)}); use cameras of one resolution")
+        stacked = np.stack([image.rgb * image.mask[:, :, None] for image in loaded])
+        return torch.from_numpy(stacked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def mask_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the mask's bounding box grown by ``margin`` of its size; the whole image
+    when the mask is empty."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return 0, 0, width, height
+    pad_x = max(8, int(margin * (xs.max() - xs.min() + 1)))
+    pad_y = max(8, int(margin * (ys.max() - ys.min() + 1)))
+    return (max(0, xs.min() - pad_x), max(0, ys.min() - pad_y), min(width, xs.max() + 1 + pad_x), min(height, ys.max() + 1 + pad_y))
+
+
+class EvalImages:
+    """The held-out images as a lazy sequence of (camera, batch), loaded when iterated."""
+
+    def __init__(self, manager: "FourK4DDataManager"):
+        self.manager = manager
+
+    def __len__(self) -> int:
+        return len(self.manager.eval_dataset)
+
+    def __getitem__(self, index: int) -> Tuple[Cameras, Dict]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.manager.eval_item(index)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class FourK4DDataManager(DataManager):
+    """See the module docstring."""
+
+    config: FourK4DDataManagerConfig
+
+    def __init__(self, config: FourK4DDataManagerConfig, device: Union[torch.device, str] = "cpu",
+                 test_mode: Literal["test", "val", "inference"] = "val", world_size: int = 1, local_rank: int = 0, **kwargs):
+        self.config = config
+        self.device = device
+        self.world_size = world_size
+        self.local_rank = local_rank
+        self.test_mode = test_mode
+        self.test_split = "test" if test_mode in ("test", "inference") else "val"
+        if self.config.data is not None:
+            self.config.dataparser.data = self.config.data
+        self.dataparser = self.config.dataparser.setup()
+        self.includes_time = True
+        self.train_dataparser_outputs = self.dataparser.get_dataparser_outputs(split="train")
+        self.eval_dataparser_outputs = self.dataparser.get_dataparser_outputs(split=self.test_split)
+        self.train_dataset = InputDataset(self.train_dataparser_outputs)
+        self.eval_dataset = InputDataset(self.eval_dataparser_outputs)
+        self.images = FrameImageCache(self._image_sources(), int(self.config.cache_gigabytes * 2**30))
+        self._random = random.Random(self.config.seed)
+        self._train_order: List[int] = []
+        super().__init__()
+
+    def _image_sources(self) -> dict[tuple[int, int], ImageSource]:
+        sources = {}
+        for outputs in (self.train_dataparser_outputs, self.eval_dataparser_outputs):
+            cams = outputs.cameras
+            K, _, _ = opencv_from_cameras(cams)
+            opencv_dist = cams.distortion_params[:, [0, 1, 4, 5, 2]]  # nerfstudio (k1,k2,k3,k4,p1,p2) to OpenCV
+            for i in range(len(cams)):
+                key = (int(cams.metadata["camera_index"][i]), int(cams.metadata["frame_index"][i]))
+                mask = None if outputs.mask_filenames is None else outputs.mask_filenames[i]
+                sources[key] = ImageSource(outputs.image_filenames[i], mask, K[i].numpy().astype(np.float64), opencv_dist[i].numpy().astype(np.float64))
+        return sources
+
+    @staticmethod
+    def _pinhole(cameras: Cameras) -> Cameras:
+        """The cameras without distortion: images are undistorted on load."""
+        cameras = cameras.to("cpu")
+        if cameras.distortion_params is not None:
+            cameras = Cameras(
+                camera_to_worlds=cameras.camera_to_worlds, fx=cameras.fx, fy=cameras.fy, cx=cameras.cx, cy=cameras.cy,
+                width=cameras.width, height=cameras.height, camera_type=cameras.camera_type, times=cameras.times,
+                metadata=cameras.metadata,
+            )
+        return cameras
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.train_dataparser_outputs.metadata["num_frames"])
+
+    def source_bank(self) -> SourceBank:
+        """Every selected camera's pinhole parameters, and the training images to draw sources from."""
+        count = len(self.train_dataparser_outputs.metadata["camera_names"])
+        K, R, T = torch.zeros(count, 3, 3), torch.zeros(count, 3, 3), torch.zeros(count, 3)
+        for outputs in (self.train_dataparser_outputs, self.eval_dataparser_outputs):
+            k, r, t = opencv_from_cameras(outputs.cameras)
+            index = outputs.cameras.metadata["camera_index"].reshape(-1)
+            K[index], R[index], T[index] = k, r, t
+        return SourceBank(self.images, K, R, T, self.train_dataparser_outputs.metadata["train_cameras"])
+
+    def _batch(self, dataset: InputDataset, index: int, crop: bool) -> Tuple[Cameras, Dict]:
+        camera = self._pinhole(dataset.cameras[index : index + 1])
+        camera_index = int(camera.metadata["camera_index"].reshape(-1)[0])
+        frame_index = int(camera.metadata["frame_index"].reshape(-1)[0])
+        loaded: LoadedImage = self.images.get(camera_index, frame_index)
+        rgb, mask = loaded.rgb, loaded.mask
+        if crop:
+            x0, y0, x1, y1 = mask_box(mask, self.config.crop_margin)
+            rgb, mask = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+            camera = crop_camera(camera, x0, y0, x1 - x0, y1 - y0)
+        image = torch.from_numpy(rgb * mask[:, :, None]).float().div_(255.0)
+        batch = {
+            "image": image.to(self.device),
+            "mask": torch.from_numpy(mask)[:, :, None].to(self.device),
+            "image_idx": index,
+            "camera_index": camera_index,
+            "frame_index": frame_index,
+        }
+        return camera.to(self.device), batch
+
+    def next_train(self, step: int) -> Tuple[Cameras, Dict]:
+        """A random training image (each once per epoch), cropped around its mask."""
+        if not self._train_order:
+            self._train_order = list(range(len(self.train_dataset)))
+            self._random.shuffle(self._train_order)
+        self.train_count += 1
+        return self._batch(self.train_dataset, self._train_order.pop(), crop=True)
+
+    def eval_item(self, index: int) -> Tuple[Cameras, Dict]:
+        """Held-out image ``index`` whole (the published protocol: full frame, masked, black background)."""
+        return self._batch(self.eval_dataset, index, crop=False)
+
+    def next_eval(self, step: int) -> Tuple[Cameras, Dict]:
+        return self.next_eval_image(step)
+
+    def next_eval_image(self, step: int) -> Tuple[Cameras, Dict]:
+        self.eval_count += 1
+        return self.eval_item(self._random.randrange(len(self.eval_dataset)))
+
+    @property
+    def fixed_indices_eval_dataloader(self) -> EvalImages:
+        return EvalImages(self)
+
+    def get_train_rays_per_batch(self) -> int:
+        cameras = self.train_dataset.cameras
+        return int(cameras.width[0]) * int(cameras.height[0])
+
+    def get_eval_rays_per_batch(self) -> int:
+        return self.get_train_rays_per_batch()
+
+    def get_datapath(self):
+        return self.config.dataparser.data
+
+    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        return {}
+
+    def setup_train(self):
+        """Nothing to set up: images load on demand."""
+
+    def setup_eval(self):
+        """Nothing to set up: images load on demand."""

@@ -1,0 +1,259 @@
+"""The nerfstudio model of fourk4d: adapts ``FourK4DCore`` to cameras, losses, metrics and the viewer.
+
+Rendering needs image-based-rendering sources, which the pipeline installs with ``attach_sources``;
+with them, any camera (training, held-out, viewer, ns-render) is rendered from the S nearest
+training cameras of the same frame, never from the target camera itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Type
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
+from nerfstudio.models.base_model import Model, ModelConfig
+from nerfstudio.viewer.viewer_elements import ViewerRGB, ViewerSlider
+from pytorch_msssim import SSIM
+from torch.nn import Parameter
+
+from fourk4d_ns.camera_conversion import opencv_from_cameras
+from fourk4d_ns.carve_capture import carve_capture
+from fourk4d_ns.core.config import CoreConfig
+from fourk4d_ns.core.ibr import SourceViews, nearest_sources
+from fourk4d_ns.core.point_model import FourK4DCore
+from fourk4d_ns.core.training import image_loss, mask_loss
+from fourk4d_ns.datamanager import SourceBank
+from fourk4d_ns.lpips_loader import load_lpips
+from fourk4d_ns.visual_hull import CarveSettings
+
+
+@dataclass
+class FourK4DModelConfig(ModelConfig):
+    """4K4D: per-frame point clouds, a 4D feature field, IBR + SH appearance, depth-peeled points."""
+
+    _target: Type = field(default_factory=lambda: FourK4DModel)
+    enable_collider: bool = False
+    """Point rendering needs no ray collider."""
+    core: CoreConfig = field(default_factory=CoreConfig)
+    """Architecture and rendering settings."""
+    carve: CarveSettings = field(default_factory=CarveSettings)
+    """Visual-hull settings, used when the capture has not been carved yet."""
+    max_points_per_frame: Optional[int] = None
+    """Keep at most this many carved surface points per frame (random subset); None keeps all."""
+    start_radius_from_spacing: bool = True
+    """Start point radii at the carved points' typical spacing (so discs tile the surface whatever
+    the point count) instead of the published near-minimum radius."""
+    image_loss: str = "huber"
+    """"huber" (delta 1 on [0,1] colours, i.e. 0.5 MSE; published) or "mse"."""
+    lpips_loss_weight: float = 1e-3
+    """Weight of the LPIPS-VGG loss (published 1e-3), used when the VGG weights are on this machine."""
+    mask_loss_weight: float = 1e-3
+    """Weight of 1 - IoU(accumulation, mask) (published 1e-3)."""
+    prune_every: int = 0
+    """Every this many steps, drop points whose density fell below prune_density, unless that would
+    remove half of a frame's points or more (0: never prune)."""
+    prune_density: float = 0.01
+    """Density below which points are pruned."""
+    seed: int = 0
+    """Seed of the point subsets and random backgrounds."""
+
+
+def _point_subset(points: np.ndarray, limit: Optional[int], seed: int) -> np.ndarray:
+    if limit is None or len(points) <= limit:
+        return points
+    return points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
+
+
+def typical_spacing(frames: List[torch.Tensor]) -> float:
+    """Median distance from a point to its nearest neighbour, over the frames' point clouds."""
+    from scipy.spatial import cKDTree
+
+    distances = [cKDTree(points.numpy()).query(points.numpy(), k=2)[0][:, 1] for points in frames[:: max(1, len(frames) // 4)]]
+    return float(np.median(np.concatenate(distances)))
+
+
+class FourK4DModel(Model):
+    """See the module docstring."""
+
+    config: FourK4DModelConfig
+
+    def populate_modules(self):
+        super().populate_modules()
+        metadata = self.kwargs["metadata"]
+        scene = metadata["scene_dir"]
+        names = metadata["camera_names"]
+        held_out = [names[i] for i in metadata["eval_cameras"]]
+        carved = carve_capture(scene, self.config.carve, eval_cameras=held_out)  # cached after the first run
+        self.frame_names: List[str] = list(metadata["frame_names"])
+        initial = [
+            torch.from_numpy(_point_subset(carved.surface(name), self.config.max_points_per_frame, self.config.seed + f))
+            for f, name in enumerate(self.frame_names)
+        ]
+        empty = [name for name, points in zip(self.frame_names, initial) if len(points) == 0]
+        if empty:
+            raise ValueError(f"{carved.folder}: carving kept no points in frames {empty}; check their masks")
+        bounds = torch.as_tensor(carved.bounds, dtype=torch.float32)
+        self.core = FourK4DCore(self.config.core, initial, bounds, len(self.frame_names))
+        if self.config.start_radius_from_spacing:
+            self.core.geometry_head.start_radius_at(typical_spacing(initial))
+        self.sources: Optional[SourceBank] = None
+        self.step = 0
+        self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
+        self._lpips: Optional[torch.nn.Module] = None
+        self._lpips_checked = False
+        self._generator = torch.Generator().manual_seed(self.config.seed)
+
+        last = len(self.frame_names) - 1
+        self.viewer_frame = ViewerSlider("Frame (-1: time slider)", -1, -1, last, 1, hint="Frame to show; -1 follows the time slider")
+        self.viewer_sources = ViewerSlider("IBR sources", self.config.core.num_sources, 1, max(1, len(metadata["train_cameras"])), 1,
+                                           hint="Training views blended per rendered view")
+        self.viewer_background = ViewerRGB("Background", (0, 0, 0), hint="Background colour of the viewer's renders")
+
+    # ----------------------------------------------------------------- wiring
+    def attach_sources(self, sources: SourceBank) -> None:
+        """Install the bank of training images and cameras that IBR draws from."""
+        self.sources = sources
+
+    def lpips(self) -> Optional[torch.nn.Module]:
+        if not self._lpips_checked:
+            self._lpips_checked = True
+            self._lpips = load_lpips()
+            if self._lpips is not None:
+                self._lpips = self._lpips.to(self.device)
+        return self._lpips
+
+    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+        return self.core.param_groups()
+
+    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+        def remember_step(step: int) -> None:
+            self.step = step
+
+        callbacks = [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], remember_step)]
+        if self.config.prune_every > 0:
+            optimizers = training_callback_attributes.optimizers
+
+            def prune(step: int) -> None:
+                if step == 0:
+                    return
+                for frame in range(len(self.frame_names)):
+                    keep = ~self.core.low_density_mask(frame, self.config.prune_density)
+                    # A frame that would lose most of its points is still being fitted: leave it.
+                    if keep.sum() >= 0.5 * keep.numel():
+                        self.core.prune_(frame, keep, optimizers.optimizers.get("points"))
+
+            callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], prune, update_every_num_iters=self.config.prune_every))
+        return callbacks
+
+    # ----------------------------------------------------------------- rendering
+    def frame_of(self, camera: Cameras) -> int:
+        """The frame a camera looks at: its dataset frame, else the viewer's frame control, else its time."""
+        last = len(self.frame_names) - 1
+        if camera.metadata is not None and "frame_index" in camera.metadata:
+            return int(camera.metadata["frame_index"].reshape(-1)[0])
+        if not self.training and int(self.viewer_frame.value) >= 0:
+            return min(int(self.viewer_frame.value), last)
+        if camera.times is not None:
+            return int(round(float(camera.times.reshape(-1)[0].clamp(0, 1)) * last))
+        return 0
+
+    def source_views(self, frame: int, center: torch.Tensor, target: Optional[int], count: int) -> SourceViews:
+        """The ``count`` training views of ``frame`` nearest to ``center``, never the target camera."""
+        if self.sources is None:
+            raise RuntimeError("no IBR sources attached: build the model through FourK4DPipeline")
+        allowed = torch.as_tensor(self.sources.train_cameras)
+        exclude = [i for i, c in enumerate(self.sources.train_cameras) if c == target]
+        chosen = allowed[nearest_sources(center, self.sources.centers[allowed], count, exclude=exclude or None)].tolist()
+        return SourceViews(
+            images=self.sources.images_of(frame, chosen, self.device),
+            K=self.sources.K[chosen].to(self.device),
+            R=self.sources.R[chosen].to(self.device),
+            T=self.sources.T[chosen].to(self.device),
+            keys=[(c, frame) for c in chosen],
+        )
+
+    def get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor]:
+        assert camera.shape[0] == 1, "renders one camera at a time"
+        K, R, T = (x[0].to(self.device) for x in opencv_from_cameras(camera))
+        frame = self.frame_of(camera)
+        target = None
+        if camera.metadata is not None and "camera_index" in camera.metadata:
+            target = int(camera.metadata["camera_index"].reshape(-1)[0])
+        count = self.config.core.num_sources if self.training else int(self.viewer_sources.value)
+        sources = self.source_views(frame, -(R.T @ T), target, count)
+        if self.training:
+            background = self.core.pick_background(self._generator)
+        elif tuple(self.viewer_background.value) != (0, 0, 0) and camera.metadata is None:
+            background = torch.tensor(self.viewer_background.value, dtype=torch.float32, device=self.device) / 255.0
+        else:
+            background = None  # evaluation: black, as the masked ground truth
+        outputs = self.core.render(
+            frame, K, R, T, int(camera.height.reshape(-1)[0]), int(camera.width.reshape(-1)[0]), sources,
+            background=background, train_cnn=self.training and self.config.core.cnn_trains_at(self.step),
+        )
+        outputs["frame"] = frame
+        outputs["background"] = background
+        return outputs
+
+    @torch.no_grad()
+    def get_outputs_for_camera(self, camera: Cameras, obb_box=None) -> Dict[str, torch.Tensor]:
+        outputs = self.get_outputs(camera.to(self.device))
+        return {key: value for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() == 3}
+
+    def get_rgba_image(self, outputs: Dict[str, torch.Tensor], output_name: str = "rgb") -> torch.Tensor:
+        return torch.cat([outputs[output_name], outputs["accumulation"]], dim=-1)
+
+    # ----------------------------------------------------------------- losses and metrics
+    @staticmethod
+    def _target(outputs: Dict, batch: Dict) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Ground truth [H,W,3] on the render's background, and the mask [H,W,1] as float."""
+        mask = batch["mask"].float()
+        image = batch["image"]
+        background = outputs.get("background")
+        if background is not None:
+            image = image + (1 - mask) * background
+        return image, mask
+
+    def get_metrics_dict(self, outputs, batch) -> Dict[str, torch.Tensor]:
+        image, _ = self._target(outputs, batch)
+        mse = F.mse_loss(outputs["rgb"].detach(), image)
+        return {"psnr": -10 * torch.log10(mse.clamp_min(1e-10)), "num_points": torch.tensor(float(sum(self.core.point_counts())))}
+
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, torch.Tensor]:
+        image, mask = self._target(outputs, batch)
+        rgb = outputs["rgb"]
+        losses = {
+            "image_loss": image_loss(rgb, image, self.config.image_loss),
+            "mask_loss": self.config.mask_loss_weight * mask_loss(outputs["accumulation"], mask),
+        }
+        if "deformation_loss" in outputs:
+            losses["deformation_loss"] = self.config.core.deformation_loss_weight * outputs["deformation_loss"]
+        lpips = self.lpips() if self.config.lpips_loss_weight > 0 else None
+        if lpips is not None and min(rgb.shape[:2]) >= 32:
+            nchw = lambda x: x.permute(2, 0, 1)[None].clamp(0, 1)  # noqa: E731
+            losses["lpips_loss"] = self.config.lpips_loss_weight * lpips(nchw(rgb), nchw(image))
+        return losses
+
+    @torch.no_grad()
+    def get_image_metrics_and_images(self, outputs, batch) -> Tuple[Dict[str, float], Dict[str, torch.Tensor]]:
+        image, mask = self._target(outputs, batch)
+        rgb = outputs["rgb"].clamp(0, 1)
+        mse = F.mse_loss(rgb, image)
+        masked_mse = ((rgb - image) ** 2 * mask).sum() / (mask.sum() * 3).clamp_min(1)
+        metrics = {
+            "psnr": float(-10 * torch.log10(mse.clamp_min(1e-10))),
+            "psnr_foreground": float(-10 * torch.log10(masked_mse.clamp_min(1e-10))),
+            "ssim": float(self.ssim(image.permute(2, 0, 1)[None], rgb.permute(2, 0, 1)[None])),
+        }
+        lpips = self.lpips()
+        if lpips is not None:
+            metrics["lpips"] = float(lpips(rgb.permute(2, 0, 1)[None], image.permute(2, 0, 1)[None]))
+        images = {
+            "img": torch.cat([image, rgb], dim=1),
+            "accumulation": torch.cat([mask, outputs["accumulation"]], dim=1).expand(-1, -1, 3),
+        }
+        return metrics, images

@@ -1,0 +1,63 @@
+"""nerfstudio's trainer with checkpoints that are written atomically.
+
+nerfstudio writes ``step-N.ckpt`` in place and then deletes the older ones, so an interruption while
+writing leaves a truncated newest checkpoint that resuming then picks. Here the checkpoint is
+written next to the checkpoint folder under a temporary name and renamed into it when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Type
+
+import torch
+from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
+from nerfstudio.utils.decorators import check_main_thread
+
+
+@dataclass
+class FourK4DTrainerConfig(TrainerConfig):
+    """nerfstudio's trainer settings, with atomic checkpoints and decay over the actual run length."""
+
+    _target: Type = field(default_factory=lambda: FourK4DTrainer)
+    decay_over_run: bool = True
+    """Make every optimizer's exponential decay span max_num_iterations (published: x0.1 over the run)."""
+
+    def __post_init__(self) -> None:
+        if self.decay_over_run:
+            for group in self.optimizers.values():
+                scheduler = group.get("scheduler")
+                if isinstance(scheduler, ExponentialDecaySchedulerConfig):
+                    scheduler.max_steps = self.max_num_iterations
+
+
+class FourK4DTrainer(Trainer):
+    """See the module docstring."""
+
+    @check_main_thread
+    def save_checkpoint(self, step: int) -> None:
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        path: Path = self.checkpoint_dir / f"step-{step:09d}.ckpt"
+        # Outside the folder: nerfstudio parses the step from every file name inside it.
+        partial = self.checkpoint_dir.parent / f".{path.name}.partial"
+        pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
+        state = {
+            "step": step,
+            "pipeline": pipeline.state_dict(),
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.optimizers.schedulers.items()},
+            "scalers": self.grad_scaler.state_dict(),
+        }
+        try:
+            torch.save(state, partial)
+            os.replace(partial, path)
+        finally:
+            if partial.exists():
+                partial.unlink()
+        if self.config.save_only_latest_checkpoint:
+            for old in self.checkpoint_dir.glob("*.ckpt"):
+                if old != path:
+                    old.unlink()
