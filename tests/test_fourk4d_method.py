@@ -90,3 +90,13 @@ def test_checkpoint_resume_continues_with_identical_parameters(tiny_demo_copy: P
     final = torch.load(next((resumed / "nerfstudio_models").glob("step-*.ckpt")), map_location="cpu")
     assert final["step"] == 5
     assert [v.shape[0] for k, v in final["pipeline"].items() if ".core.points." in k] == counts
+
+
+def test_trains_on_a_video_capture(tmp_path: Path):
+    """The 4K4D "minimal dataset" layout (videos_libx265/ and mask videos): decoded, carved, trained."""
+    from fourk4d_ns.demo.capture import write_demo_capture
+
+    capture = write_demo_capture(tmp_path / "videos", preset="tiny", videos="4k4d", progress=False)
+    assert not (capture / "images").exists()
+    run = train(capture, tmp_path / "outputs", 3)
+    assert list((run / "nerfstudio_models").glob("step-*.ckpt"))
