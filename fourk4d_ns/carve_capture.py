@@ -29,7 +29,7 @@ from dataparsers.easymocap_layout import CARVE_FOLDER, CaptureLayout, eval_camer
 from dataparsers.errors import CaptureError
 from fourk4d_ns.visual_hull import CameraSet, CarveSettings, carve_coarse, carve_frame_fine, mask_distance
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass

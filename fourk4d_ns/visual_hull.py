@@ -6,8 +6,9 @@ when, among the cameras whose image contains it, at least ``vhull_thresh`` of th
 mask and at least ``count_thresh`` cameras see it at all. "Inside" allows a voxel's projected
 half-diagonal plus pixel quantisation of distance to the mask (always for the coarse pass, so thin
 parts survive it; for the fine pass unless ``conservative`` is off), so the hull contains the
-subject. Statistical outliers are then removed and the hull's surface is resampled (marching cubes
-of the occupancy at iso 0.5, then area-weighted samples on that surface)."""
+subject. Statistical outliers are then removed and the surface is resampled (marching cubes of the
+occupancy at iso 0.5, then area-weighted samples on that surface) from the voxels that also pass the
+vote against the exact masks, which lie on the subject rather than around it."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class CarveSettings:
     conservative: bool = True
     """Accept voxel centres up to 1.5 px plus a voxel's projected half-diagonal outside the masks, so
     that the hull contains the subject despite pixel quantisation (False: exact masks, as published)."""
+    surface_from_exact_vote: bool = True
+    """Resample the surface from the voxels that pass the vote against the exact masks (published),
+    not from the tolerant hull, which lies ~1.5 px outside the subject and blurs IBR colours."""
     outlier_neighbors: int = 20
     """Neighbours used by the statistical outlier removal (0 disables it)."""
     outlier_std_ratio: float = 2.0
@@ -81,10 +85,11 @@ def project(points: torch.Tensor, cameras: CameraSet, index: int) -> tuple[torch
 
 
 def _vote(points: torch.Tensor, distances: list[Optional[torch.Tensor]], tolerances: list[float], cameras: CameraSet,
-          settings: CarveSettings, chunk: int = 1 << 20) -> torch.Tensor:
-    """Boolean [M]: which points pass the mask vote. A point counts as inside camera i's mask when the
-    pixel it falls in lies within ``tolerances[i]`` pixels of the mask (``distances[i]`` holds each
-    pixel's distance to the mask). ``None`` entries are cameras left out of the vote."""
+          settings: CarveSettings, chunk: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Booleans [M]: which points pass the mask vote with the tolerances, and which pass it against the
+    exact masks. A point counts as inside camera i's mask when the pixel it falls in lies within
+    ``tolerances[i]`` pixels of the mask (``distances[i]`` holds each pixel's distance to the mask).
+    ``None`` entries are cameras left out of the vote."""
     usable = [i for i, m in enumerate(distances) if m is not None]
     count_thresh = max(min(settings.count_thresh, len(usable)), 1)
     # A point is kept when inside >= thresh * seen, i.e. outside <= (1 - thresh) * seen. Since seen
@@ -92,23 +97,27 @@ def _vote(points: torch.Tensor, distances: list[Optional[torch.Tensor]], toleran
     # already, and is dropped from the remaining cameras' work.
     max_outside = (1.0 - settings.vhull_thresh) * len(usable)
     keep = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+    keep_exact = torch.zeros_like(keep)
     for start in range(0, points.shape[0], chunk):
         active = torch.arange(start, min(start + chunk, points.shape[0]), device=points.device)
         seen = torch.zeros(active.shape[0], dtype=torch.int32, device=points.device)
         inside = torch.zeros_like(seen)
+        inside_exact = torch.zeros_like(seen)  # never above inside: the exact vote needs no separate rejection
         for i in usable:
             distance = distances[i]
             height, width = distance.shape
             u, v, z = project(points[active], cameras, i)
             visible = (z > NEAR_PLANE) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
             pixel_distance = distance[v.clamp(0, height - 1).long(), u.clamp(0, width - 1).long()]
-            hit = visible & (pixel_distance <= tolerances[i])
             seen += visible.int()
-            inside += hit.int()
+            inside += (visible & (pixel_distance <= tolerances[i])).int()
+            inside_exact += (visible & (pixel_distance <= 0)).int()
             alive = (seen - inside) <= max_outside
-            active, seen, inside = active[alive], seen[alive], inside[alive]
-        keep[active] = (seen >= count_thresh) & (inside >= settings.vhull_thresh * seen)
-    return keep
+            active, seen, inside, inside_exact = active[alive], seen[alive], inside[alive], inside_exact[alive]
+        enough = seen >= count_thresh
+        keep[active] = enough & (inside >= settings.vhull_thresh * seen)
+        keep_exact[active] = enough & (inside_exact >= settings.vhull_thresh * seen)
+    return keep, keep_exact
 
 
 def mask_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -151,14 +160,15 @@ def carve_coarse(distances: list[Optional[torch.Tensor]], cameras: CameraSet, se
     # Coarse voxels always get the voxel-size tolerance: the fine pass only refines what survives.
     corners = torch.stack([search_bounds[0], search_bounds[1]])
     tolerances = vote_tolerances(distances, cameras, corners, voxel, conservative=True)
-    return centers[_vote(centers, distances, tolerances, cameras, settings)], voxel
+    return centers[_vote(centers, distances, tolerances, cameras, settings)[0]], voxel
 
 
 def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float, distances: list[Optional[torch.Tensor]],
-               cameras: CameraSet, settings: CarveSettings) -> torch.Tensor:
-    """Fine pass: carve the fine grid covering the coarse voxels and their neighbours. Centres [M,3]."""
+               cameras: CameraSet, settings: CarveSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fine pass over the fine grid covering the coarse voxels and their neighbours: the kept centres
+    [M,3], and which of them also pass the vote against the exact masks [M]."""
     if coarse_centers.shape[0] == 0:
-        return coarse_centers
+        return coarse_centers, torch.zeros(0, dtype=torch.bool)
     lower = coarse_centers.min(dim=0).values - 1.5 * coarse_voxel
     upper = coarse_centers.max(dim=0).values + 1.5 * coarse_voxel
     coarse_shape = tuple(int(round(float(s))) for s in ((upper - lower) / coarse_voxel))
@@ -174,7 +184,8 @@ def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: fl
         parent[:, d] = parent[:, d].clamp(0, coarse_shape[d] - 1)
     centers = centers[near[parent[:, 0], parent[:, 1], parent[:, 2]]]
     tolerances = vote_tolerances(distances, cameras, coarse_centers, fine_voxel, settings.conservative)
-    return centers[_vote(centers, distances, tolerances, cameras, settings)]
+    keep, keep_exact = _vote(centers, distances, tolerances, cameras, settings)
+    return centers[keep], keep_exact[keep]
 
 
 def remove_statistical_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
@@ -231,7 +242,11 @@ class FrameHull:
 def carve_frame_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float,
                      distances: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings, seed: int) -> FrameHull:
     """Fine carving, outlier removal and surface resampling of one frame's coarse hull."""
-    fine = carve_fine(coarse_centers, coarse_voxel, fine_voxel, distances, cameras, settings).cpu().numpy()
-    fine = fine[remove_statistical_outliers(fine, settings.outlier_neighbors, settings.outlier_std_ratio)]
-    surface = sample_hull_surface(fine, fine_voxel, settings, seed)
+    fine, exact = (t.cpu().numpy() for t in carve_fine(coarse_centers, coarse_voxel, fine_voxel, distances, cameras, settings))
+    inliers = remove_statistical_outliers(fine, settings.outlier_neighbors, settings.outlier_std_ratio)
+    fine, exact = fine[inliers], exact[inliers]
+    # The tolerant hull contains the subject but sits ~1.5 px outside it; points initialised there
+    # sample misaligned colours from the source views, so the surface comes from the exact vote.
+    source = fine[exact] if settings.surface_from_exact_vote and exact.any() else fine
+    surface = sample_hull_surface(source, fine_voxel, settings, seed)
     return FrameHull(fine.astype(np.float32), surface, sum(d is not None for d in distances))

@@ -3,9 +3,10 @@
 Each backend is its own extension module, built on first use with
 ``torch.utils.cpp_extension.load`` into torch's extension cache (``TORCH_EXTENSIONS_DIR`` when
 set, else ``~/.cache/torch_extensions/...``). The module name carries a hash of the backend's
-sources, of every header in ``csrc/``, of the compiler flags and of the CUDA architectures, so
-editing a source or the shared header yields a new module that is built afresh, while unchanged
-sources load the cached build.
+sources, of every header in ``csrc/``, of the compiler flags, of the CUDA architectures and of
+the source and torch locations, so editing a source or the shared header yields a new module that
+is built afresh, unchanged sources load the cached build, and two checkouts never share (and keep
+rebuilding) one build directory.
 
 Floating-point flags: ``-ffp-contract=off`` (C++) and ``--fmad=false`` (CUDA) stop the compilers
 from fusing multiply-adds, which would round differently from the torch reference.
@@ -20,6 +21,8 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
+import sysconfig
 import time
 from pathlib import Path
 from types import ModuleType
@@ -54,8 +57,13 @@ build_seconds: Dict[str, float] = {}
 
 
 def _source_hash(sources: List[str], extra: List[str]) -> str:
-    """Hash of the backend's sources, every header in csrc/, the flags and the torch version."""
+    """Hash of the backend's sources, every header in csrc/, the flags, and where the sources,
+    torch, Python and the compiler are. The locations matter because the build command names
+    them: two checkouts or environments sharing a module name would rebuild over each other."""
     digest = hashlib.sha256()
+    for item in (str(CSRC), str(Path(torch.__file__).resolve().parent), sys.executable,
+                 sysconfig.get_paths()["include"], os.environ.get("CXX", "")):
+        digest.update(item.encode())
     headers = sorted(p.name for p in CSRC.iterdir() if p.suffix == ".h")
     for name in headers + sorted(sources):
         digest.update(name.encode())
