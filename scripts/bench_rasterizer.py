@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Benchmark of the point rasterizer: index pass and index + compositing (forward and backward).
 
 Scene: points on the surface of a union of ellipsoids shaped like a stocky figure (1.7 m tall,
@@ -23,14 +22,14 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fourk4d_ns.rasterizer import build, composite, peel_points  # noqa: E402
+from fourk4d_ns.rasterizer import build, composite, peel_points
 
 # A stocky figure: body, head and arms as overlapping ellipsoids, (centre xyz, semi-axes) in
 # metres; y is up, feet at y = 0, 1.7 m tall, 1.4 m wide. It covers about half of a square image
@@ -74,7 +73,7 @@ def make_camera(height: int, width: int):
     return K, R, T
 
 
-def make_scene(n: int, height: int, width: int, disc_px: Tuple[float, float], device: str):
+def make_scene(n: int, height: int, width: int, disc_px: tuple[float, float], device: str):
     xyz = torch.from_numpy(make_cloud(n))
     K, R, T = make_camera(height, width)
     gen = torch.Generator().manual_seed(1)
@@ -101,7 +100,7 @@ def timed(fn: Callable[[], None], repeats: int, warmup: int, cuda: bool) -> floa
     return statistics.median(times)
 
 
-def bench_case(backend: str, n: int, height: int, width: int, layers: int, args) -> Dict:
+def bench_case(backend: str, n: int, height: int, width: int, layers: int, args) -> dict:
     device = "cuda" if backend == "cuda" else "cpu"
     xyz, radius, density, colors, K, R, T = make_scene(n, height, width, args.disc_px, device)
     cuda = device == "cuda"
@@ -153,12 +152,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def parse_size(text: str) -> Tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     w, h = text.lower().split("x")
     return int(h), int(w)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, nargs="+", default=[65536, 262144])
     parser.add_argument("--sizes", nargs="+", default=["256x256", "512x512", "1920x1080"],

@@ -203,7 +203,7 @@ def tiny_scene(dtype=torch.float64, seed=0, channels=3):
 
 def slot_raw_alpha(idx, xyz, radius, density, K, R, T):
     """sigma * (1 - d^2 / rho^2) per slot (unclipped), NaN for empty slots."""
-    u, v, z, rho = project_discs(xyz, radius, K, R, T)
+    u, v, _, rho = project_discs(xyz, radius, K, R, T)
     h, w, _ = idx.shape
     px = torch.arange(w, dtype=xyz.dtype)[None, :, None] + 0.5
     py = torch.arange(h, dtype=xyz.dtype)[:, None, None] + 0.5
@@ -264,7 +264,9 @@ def test_composite_matches_python_loop(dtype):
     assert (idx[..., 1] >= 0).any()
     out = composite(idx, xyz, radius, density, colors, K, R, T)
     rgb, acc, depth = reference_composite(idx, xyz, radius, density, colors, K, R, T)
-    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
+    tol = {"atol": 1e-5, "rtol": 1e-5}
+    if dtype == torch.float64:
+        tol = {"atol": 1e-12, "rtol": 1e-12}
     assert out.rgb.dtype == dtype and out.rgb.shape == (h, w, 4)
     torch.testing.assert_close(out.rgb.double(), rgb, **tol)
     torch.testing.assert_close(out.accumulation.double(), acc, **tol)
@@ -372,7 +374,8 @@ def test_no_nan_gradients_from_undrawable_points():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_inputs_are_rejected(name, bad):
     xyz, radius, density, colors, K, R, T, h, w = tiny_scene(torch.float32)
-    args = dict(xyz=xyz, radius=radius, density=density, colors=colors, K=K, R=R, T=T)
+    args = {"xyz": xyz, "radius": radius, "density": density, "colors": colors,
+            "K": K, "R": R, "T": T}
     args[name] = args[name].clone()
     args[name].view(-1)[1] = bad
     with pytest.raises(ValueError, match=rf"^{name} contains 1 non-finite"):
@@ -415,7 +418,7 @@ def test_wrong_shapes_are_rejected():
 
 
 def test_failed_cpu_build_is_reported_not_hidden(monkeypatch):
-    xyz, radius, density, colors, K, R, T, h, w = tiny_scene(torch.float32)
+    xyz, radius, _, _, K, R, T, h, w = tiny_scene(torch.float32)
     failure = ExtensionBuildError("could not build the cpu rasterizer extension: no compiler")
     monkeypatch.setitem(rbuild._loaded, "cpu", failure)
     with pytest.raises(ExtensionBuildError, match="backend='torch'"):

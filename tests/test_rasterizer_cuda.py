@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_rasterizer import kink_free_indices, random_scene, tiny_scene
 
 from fourk4d_ns.rasterizer import ExtensionBuildError, composite, peel_points
 from fourk4d_ns.rasterizer import build as rbuild
-
-from test_rasterizer import kink_free_indices, random_scene, tiny_scene
 
 
 def _cuda_toolchain_missing() -> str:
@@ -88,7 +87,9 @@ def test_cuda_compositing_gradients_match_cpu(cuda_extension, dtype):
         out = composite(idx.to(device), *inputs, *cams, background=background.to(device))
         (out.rgb.square().sum() + out.depth.sum() + out.accumulation.sum()).backward()
         results.append([out.rgb, out.depth] + [t.grad for t in inputs])
-    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-9)
+    tol = {"atol": 1e-5, "rtol": 1e-4}
+    if dtype == torch.float64:
+        tol = {"atol": 1e-10, "rtol": 1e-9}
     for a, b in zip(*results):
         torch.testing.assert_close(b.cpu(), a, **tol)
 

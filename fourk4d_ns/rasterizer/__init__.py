@@ -17,10 +17,10 @@ from .validation import validate_inputs
 
 __all__ = [
     "BACKENDS",
-    "Composited",
     "DEFAULT_NEAR",
     "EMPTY_DEPTH",
     "EMPTY_INDEX",
+    "Composited",
     "ExtensionBuildError",
     "PeelResult",
     "composite",

@@ -24,9 +24,9 @@ import shutil
 import sys
 import sysconfig
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 
@@ -51,12 +51,12 @@ class ExtensionBuildError(RuntimeError):
     """A compiled backend could not be built or loaded."""
 
 
-_loaded: Dict[str, Union[ModuleType, ExtensionBuildError]] = {}
-build_seconds: Dict[str, float] = {}
+_loaded: dict[str, ModuleType | ExtensionBuildError] = {}
+build_seconds: dict[str, float] = {}
 """Wall time of the builds (or cache loads) done in this process, by backend."""
 
 
-def _source_hash(sources: List[str], extra: List[str]) -> str:
+def _source_hash(sources: list[str], extra: list[str]) -> str:
     """Hash of the backend's sources, every header in csrc/, the flags, and where the sources,
     torch, Python and the compiler are. The locations matter because the build command names
     them: two checkouts or environments sharing a module name would rebuild over each other."""
@@ -113,7 +113,7 @@ def load_cpu_extension(verbose: bool = False) -> ModuleType:
     return _load("cpu", name, build)
 
 
-def find_cuda_home() -> Optional[str]:
+def find_cuda_home() -> str | None:
     """A CUDA toolkit root holding bin/nvcc and include/cuda_runtime.h, or None.
 
     Tries CUDA_HOME, CUDA_PATH, the real location of ``nvcc`` on PATH and /usr/local/cuda. (torch
@@ -203,7 +203,7 @@ def load_cuda_extension(verbose: bool = False) -> ModuleType:
     return _load("cuda", name, build)
 
 
-def build_error(kind: str) -> Optional[ExtensionBuildError]:
+def build_error(kind: str) -> ExtensionBuildError | None:
     """The remembered build failure of backend ``kind`` ("cpu" or "cuda"), if any."""
     cached = _loaded.get(kind)
     return cached if isinstance(cached, ExtensionBuildError) else None

@@ -19,7 +19,7 @@ skipped.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -178,7 +178,7 @@ def composite(
     K: Tensor,
     R: Tensor,
     T: Tensor,
-    background: Optional[Tensor] = None,
+    background: Tensor | None = None,
     near: float = DEFAULT_NEAR,
     validate: bool = True,
 ) -> Composited:

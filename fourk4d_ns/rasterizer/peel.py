@@ -40,7 +40,7 @@ _warned_cuda_fallback = False
 
 
 def _run_compiled(module, xyz, radius, K, R, T, height, width, layers, near):
-    f32 = dict(dtype=torch.float32, device=xyz.device)
+    f32 = {"dtype": torch.float32, "device": xyz.device}
     args = [t.detach().to(**f32).contiguous() for t in (xyz, radius.reshape(-1), K, R, T)]
     if K.dim() == 2:
         idx, depth = module.peel_points(*args, height, width, layers, near)

@@ -13,8 +13,6 @@ Conventions: OpenCV camera, ``x_cam = R @ x_world + T`` (y down, z forward); pix
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 
 Tensor = torch.Tensor
@@ -29,7 +27,7 @@ EMPTY_DEPTH = -1.0
 """Depth stored in slots no point fills (valid depths are >= near > 0)."""
 
 
-def camera_coords(xyz: Tensor, R: Tensor, T: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def camera_coords(xyz: Tensor, R: Tensor, T: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Camera-space coordinates of world points.
 
     Args:
@@ -51,7 +49,7 @@ def camera_coords(xyz: Tensor, R: Tensor, T: Tensor) -> Tuple[Tensor, Tensor, Te
 
 def camera_to_pixels(
     xc: Tensor, yc: Tensor, zc: Tensor, radius: Tensor, K: Tensor
-) -> Tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """Pixel centre (u, v) and pixel radius rho of discs given in camera space.
 
     ``K`` is [3, 3] or [B, 3, 3]; ``radius`` is [N] (or broadcastable to ``zc``).
@@ -66,7 +64,7 @@ def camera_to_pixels(
 
 def project_discs(
     xyz: Tensor, radius: Tensor, K: Tensor, R: Tensor, T: Tensor
-) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Projects points to discs: returns (u, v, depth, rho), each [N] or [B, N]."""
     xc, yc, zc = camera_coords(xyz, R, T)
     u, v, rho = camera_to_pixels(xc, yc, zc, radius, K)

@@ -6,11 +6,15 @@ and tests. The float32 arithmetic follows ``csrc/peel_common.h`` op for op (see 
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 
-from .projection import EMPTY_DEPTH, EMPTY_INDEX, camera_to_pixels, camera_coords, pixel_centres
+from .projection import (
+    EMPTY_DEPTH,
+    EMPTY_INDEX,
+    camera_coords,
+    camera_to_pixels,
+    pixel_centres,
+)
 
 Tensor = torch.Tensor
 
@@ -26,14 +30,14 @@ def peel_points_reference(
     layers: int,
     near: float,
     max_chunk_elements: int = 1 << 24,
-) -> Tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     """Index pass for one camera (K [3,3], R [3,3], T [3]); returns (idx, depth), [H, W, L].
 
     For each pixel centre, the ``layers`` nearest points (by camera depth, ties by index) whose
     disc covers it: squared pixel distance strictly below rho^2. Points with z < near or a
     non-positive pixel radius are skipped. Empty slots hold -1 (index) and -1.0 (depth).
     """
-    f32 = dict(dtype=torch.float32, device=xyz.device)
+    f32 = {"dtype": torch.float32, "device": xyz.device}
     xyz, radius = xyz.detach().to(**f32), radius.detach().reshape(-1).to(**f32)
     K, R, T = (t.detach().to(**f32) for t in (K, R, T))
     n = xyz.shape[0]

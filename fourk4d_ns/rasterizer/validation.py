@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 Tensor = torch.Tensor
@@ -11,7 +9,7 @@ Tensor = torch.Tensor
 
 def _require_tensor(name: str, value) -> Tensor:
     if not isinstance(value, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise ValueError(f"{name} must be a floating point tensor, got {value.dtype}")
     return value
@@ -27,7 +25,7 @@ def _require_finite(name: str, value: Tensor) -> None:
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf)")
 
 
-def camera_batch_size(K: Tensor, R: Tensor, T: Tensor) -> Optional[int]:
+def camera_batch_size(K: Tensor, R: Tensor, T: Tensor) -> int | None:
     """Checks camera shapes; returns B for batched cameras ([B,3,3], [B,3,3], [B,3]) or None."""
     for name, value in (("K", K), ("R", R), ("T", T)):
         _require_tensor(name, value)
@@ -49,9 +47,9 @@ def validate_inputs(
     K: Tensor,
     R: Tensor,
     T: Tensor,
-    density: Optional[Tensor] = None,
-    colors: Optional[Tensor] = None,
-) -> Optional[int]:
+    density: Tensor | None = None,
+    colors: Tensor | None = None,
+) -> int | None:
     """Checks shapes and finiteness of rasterizer inputs; raises ValueError naming the argument.
 
     Expected shapes: xyz [N, 3]; radius [N] or [N, 1]; K [3, 3], R [3, 3], T [3] (or with a
