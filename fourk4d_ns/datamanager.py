@@ -21,6 +21,7 @@ from torch.nn import Parameter
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from fourk4d_ns.camera_conversion import crop_camera, opencv_from_cameras
+from fourk4d_ns.core.point_model import camera_center
 from fourk4d_ns.frame_cache import FrameImageCache, ImageSource, LoadedImage
 
 
@@ -49,7 +50,7 @@ class SourceBank:
     def __init__(self, images: FrameImageCache, K: torch.Tensor, R: torch.Tensor, T: torch.Tensor, train_cameras: Sequence[int]):
         self.images = images
         self.K, self.R, self.T = K, R, T
-        self.centers = -(R.transpose(1, 2) @ T[:, :, None])[:, :, 0]
+        self.centers = camera_center(R, T)
         """Camera centres [C,3] of every selected camera (indexed by ``camera_index``)."""
         self.train_cameras = list(train_cameras)
         """The cameras allowed as sources: training cameras only, never held-out ones."""

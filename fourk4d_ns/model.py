@@ -24,7 +24,7 @@ from fourk4d_ns.camera_conversion import opencv_from_cameras
 from fourk4d_ns.carve_capture import carve_capture
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
-from fourk4d_ns.core.point_model import FourK4DCore
+from fourk4d_ns.core.point_model import FourK4DCore, camera_center
 from fourk4d_ns.core.training import image_loss, mask_loss
 from fourk4d_ns.datamanager import SourceBank
 from fourk4d_ns.lpips_loader import load_lpips
@@ -184,7 +184,7 @@ class FourK4DModel(Model):
         if camera.metadata is not None and "camera_index" in camera.metadata:
             target = int(camera.metadata["camera_index"].reshape(-1)[0])
         count = self.config.core.num_sources if self.training else int(self.viewer_sources.value)
-        sources = self.source_views(frame, -(R.T @ T), target, count)
+        sources = self.source_views(frame, camera_center(R, T), target, count)
         if self.training:
             background = self.core.pick_background(self._generator)
         elif tuple(self.viewer_background.value) != (0, 0, 0) and camera.metadata is None:
