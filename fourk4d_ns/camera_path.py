@@ -31,31 +31,47 @@ def look_at_c2w(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarr
     return c2w
 
 
-def orbit_path(scene: Path, frames: int, turns: float = 1.0, height: int = 512, width: int = 512,
-               fps: float = 24.0) -> dict:
-    """An orbit at the capture's mean camera distance and height, around its subject's centre."""
-    rig = read_cameras(*camera_files(scene))
-    bounds = read_carved_bounds(scene)
-    if bounds is None:
-        bounds = viewing_bounds(rig)
+def orbit_keyframes(R: np.ndarray, centers: np.ndarray, fy: np.ndarray, heights: np.ndarray, bounds: np.ndarray,
+                    frames: int, turns: float = 1.0, aspect: float = 1.0, times: bool = True) -> list[dict]:
+    """Keyframes of an orbit at the rig's mean camera distance and height, around the bounds' centre.
+
+    Args:
+        R, centers: the capture cameras' world-to-camera rotations [C, 3, 3] and centres [C, 3].
+        fy, heights: their focal lengths and image heights [C] (the orbit keeps their field of view).
+        bounds: [2, 3] subject bounds; the orbit looks at their centre.
+        frames: keyframes; ``turns``: turns around the subject; ``aspect``: width / height.
+        times: give keyframe i the render_time i / (frames - 1); else no render_time.
+    """
     target = bounds.mean(axis=0)
-    up = -rig.R[:, 1, :].mean(axis=0)  # OpenCV y points down in every camera: average "up"
+    up = -R[:, 1, :].mean(axis=0)  # OpenCV y points down in every camera: average "up"
     up /= np.linalg.norm(up)
-    offsets = rig.centers - target
+    offsets = centers - target
     elevation = float(np.mean(offsets @ up))
     radius = float(np.mean(np.linalg.norm(offsets - np.outer(offsets @ up, up), axis=1)))
     horizontal = offsets[0] - (offsets[0] @ up) * up
     x_axis = horizontal / np.linalg.norm(horizontal)
     y_axis = np.cross(up, x_axis)
     # The training cameras' vertical field of view, so the subject is framed as in the capture.
-    fov = float(np.degrees(2 * np.arctan(0.5 * np.median(rig.height) / np.median(rig.K[:, 1, 1]))))
+    fov = float(np.degrees(2 * np.arctan(0.5 * np.median(heights) / np.median(fy))))
     keyframes = []
     for i in range(frames):
         angle = 2 * np.pi * turns * i / max(frames, 1)
         eye = target + radius * (np.cos(angle) * x_axis + np.sin(angle) * y_axis) + elevation * up
-        time = i / max(frames - 1, 1)
-        keyframes.append({"camera_to_world": look_at_c2w(eye, target, up).ravel().tolist(), "fov": fov,
-                          "aspect": width / height, "render_time": float(time)})
+        keyframe = {"camera_to_world": look_at_c2w(eye, target, up).ravel().tolist(), "fov": fov, "aspect": aspect}
+        if times:
+            keyframe["render_time"] = i / max(frames - 1, 1)
+        keyframes.append(keyframe)
+    return keyframes
+
+
+def orbit_path(scene: Path, frames: int, turns: float = 1.0, height: int = 512, width: int = 512,
+               fps: float = 24.0) -> dict:
+    """A nerfstudio camera path orbiting a capture's subject while time runs from 0 to 1."""
+    rig = read_cameras(*camera_files(scene))
+    bounds = read_carved_bounds(scene)
+    if bounds is None:
+        bounds = viewing_bounds(rig)
+    keyframes = orbit_keyframes(rig.R, rig.centers, rig.K[:, 1, 1], rig.height, bounds, frames, turns, width / height)
     return {"camera_type": "perspective", "render_height": height, "render_width": width, "fps": fps,
             "seconds": frames / fps, "smoothness_value": 0, "is_cycle": False, "crop": None, "camera_path": keyframes}
 

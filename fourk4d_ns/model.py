@@ -7,7 +7,9 @@ training cameras of the same frame, never from the target camera itself.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Type
 
 import numpy as np
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.models.base_model import Model, ModelConfig
-from nerfstudio.viewer.viewer_elements import ViewerRGB, ViewerSlider
+from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerCheckbox, ViewerRGB, ViewerSlider
 from pytorch_msssim import SSIM
 from torch.nn import Parameter
 
@@ -60,12 +62,39 @@ class FourK4DModelConfig(ModelConfig):
     """Density below which points are pruned."""
     seed: int = 0
     """Seed of the point subsets and random backgrounds."""
+    playback_fps: float = 30.0
+    """Frame rate of the capture: the viewer's play control and baked playback step at this rate."""
+    bake_after_training: bool = True
+    """Bake the sequence into bake_folder when training finishes (fourk4d-bake does it later too)."""
+    bake_folder: Optional[Path] = None
+    """Baked sequence the viewer plays (set to the run's bake/ folder by the fourk4d trainer config)."""
 
 
 def _point_subset(points: np.ndarray, limit: Optional[int], seed: int) -> np.ndarray:
     if limit is None or len(points) <= limit:
         return points
     return points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
+
+
+def is_dataset_camera(camera: Cameras) -> bool:
+    """Whether a camera is one of the capture's (training, evaluation, ns-render dataset); the viewer's
+    cameras carry only {"cam_idx": ...} and camera paths none."""
+    return camera.metadata is not None and "camera_index" in camera.metadata
+
+
+def viewer_depth(camera: Cameras, depth: torch.Tensor, accumulation: torch.Tensor) -> torch.Tensor:
+    """Depth as nerfstudio's viewer reads it ("Composite depth"): distance along the ray, far where empty.
+
+    The core's depth is the weighted camera z, 0 where nothing was hit, which would make the empty
+    background the nearest thing on screen and hide the scene's other objects (camera frustums).
+    """
+    height, width = accumulation.shape[:2]
+    device = accumulation.device
+    v, u = torch.meshgrid(torch.arange(height, device=device) + 0.5, torch.arange(width, device=device) + 0.5, indexing="ij")
+    fx, fy, cx, cy = (float(x.reshape(-1)[0]) for x in (camera.fx, camera.fy, camera.cx, camera.cy))
+    stretch = torch.sqrt(1 + ((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2)[..., None]  # ray length per unit z
+    distance = depth / accumulation.clamp_min(1e-6) * stretch
+    return torch.where(accumulation > 1e-3, distance, torch.full_like(distance, 1e4))  # viser clips to its far plane
 
 
 def typical_spacing(frames: List[torch.Tensor]) -> float:
@@ -112,6 +141,12 @@ class FourK4DModel(Model):
         self.viewer_sources = ViewerSlider("IBR sources", self.config.core.num_sources, 1, max(1, len(metadata["train_cameras"])), 1,
                                            hint="Training views blended per rendered view")
         self.viewer_background = ViewerRGB("Background", (0, 0, 0), hint="Background colour of the viewer's renders")
+        self.viewer_play = ViewerButton("Play / pause", self._toggle_playback)
+        self.viewer_use_bake = ViewerCheckbox("Render from the bake", True,
+                                              hint="Use the baked sequence (real time) when the run has one")
+        self._playing: Optional[threading.Event] = None
+        self._baked = None
+        self._baked_checked = False
 
     # ----------------------------------------------------------------- wiring
     def attach_sources(self, sources: SourceBank) -> None:
@@ -134,6 +169,16 @@ class FourK4DModel(Model):
             self.step = step
 
         callbacks = [TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], remember_step)]
+        if self.config.bake_after_training and self.config.bake_folder is not None:
+            pipeline = training_callback_attributes.pipeline
+
+            def bake(step: int) -> None:
+                from fourk4d_ns.bake_cli import bake_pipeline
+
+                bake_pipeline(pipeline, self.config.bake_folder)
+                print(f"Baked sequence: {self.config.bake_folder}")
+
+            callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN], bake))
         if self.config.prune_every > 0:
             optimizers = training_callback_attributes.optimizers
 
@@ -148,6 +193,55 @@ class FourK4DModel(Model):
 
             callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], prune, update_every_num_iters=self.config.prune_every))
         return callbacks
+
+    # ----------------------------------------------------------------- playback
+    def _toggle_playback(self, _button=None) -> None:
+        """Starts or stops stepping the frame control at ``playback_fps``."""
+        if self._playing is not None:
+            self._playing.set()
+            self._playing = None
+            return
+        stop = self._playing = threading.Event()
+        count = len(self.frame_names)
+
+        def play() -> None:
+            period = 1.0 / max(self.config.playback_fps, 1e-3)
+            frame = max(int(self.viewer_frame.value), 0)
+            while not stop.wait(period):
+                frame = (frame + 1) % count
+                self.viewer_frame.value = frame  # triggers a re-render of the viewer
+
+        threading.Thread(target=play, name="fourk4d-play", daemon=True).start()
+
+    def baked_renderer(self):
+        """The renderer of the run's bake, when there is one (looked up once)."""
+        if not self._baked_checked:
+            self._baked_checked = True
+            folder = self.config.bake_folder
+            if folder is not None and (Path(folder) / "manifest.json").is_file():
+                from fourk4d_ns.playback.baked_renderer import BakedRenderer
+
+                self._baked = BakedRenderer(folder, self.device)
+        return self._baked
+
+    def render_baked(self, camera: Cameras) -> Optional[Dict[str, torch.Tensor]]:
+        """Renders a viewer or camera-path camera from the bake; None when the model should render.
+
+        Used outside training only (the bake is of the finished model, not of one being trained).
+        """
+        if self.training or self.step > 0 or not self.viewer_use_bake.value or is_dataset_camera(camera):
+            return None
+        baked = self.baked_renderer()
+        if baked is None or baked.num_frames != len(self.frame_names):
+            return None
+        K, R, T = (x[0] for x in opencv_from_cameras(camera))
+        background = None
+        if tuple(self.viewer_background.value) != (0, 0, 0):
+            background = torch.tensor(self.viewer_background.value, dtype=torch.float32) / 255.0
+        out = baked.render(self.frame_of(camera), K, R, T, int(camera.height.reshape(-1)[0]),
+                           int(camera.width.reshape(-1)[0]), num_sources=int(self.viewer_sources.value),
+                           background=background)
+        return {"rgb": out.rgb, "accumulation": out.accumulation, "depth": out.depth}
 
     # ----------------------------------------------------------------- rendering
     def frame_of(self, camera: Cameras) -> int:
@@ -187,7 +281,7 @@ class FourK4DModel(Model):
         sources = self.source_views(frame, camera_center(R, T), target, count)
         if self.training:
             background = self.core.pick_background(self._generator)
-        elif tuple(self.viewer_background.value) != (0, 0, 0) and camera.metadata is None:
+        elif tuple(self.viewer_background.value) != (0, 0, 0) and target is None:  # viewer, camera paths
             background = torch.tensor(self.viewer_background.value, dtype=torch.float32, device=self.device) / 255.0
         else:
             background = None  # evaluation: black, as the masked ground truth
@@ -201,8 +295,13 @@ class FourK4DModel(Model):
 
     @torch.no_grad()
     def get_outputs_for_camera(self, camera: Cameras, obb_box=None) -> Dict[str, torch.Tensor]:
-        outputs = self.get_outputs(camera.to(self.device))
-        return {key: value for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() == 3}
+        outputs = self.render_baked(camera)
+        if outputs is None:
+            outputs = self.get_outputs(camera.to(self.device))
+            outputs = {key: value for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() == 3}
+        if camera.metadata is not None and "cam_idx" in camera.metadata:  # nerfstudio's viewer
+            outputs["depth"] = viewer_depth(camera, outputs["depth"], outputs["accumulation"])
+        return outputs
 
     def get_rgba_image(self, outputs: Dict[str, torch.Tensor], output_name: str = "rgb") -> torch.Tensor:
         return torch.cat([outputs[output_name], outputs["accumulation"]], dim=-1)

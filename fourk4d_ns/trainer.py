@@ -26,6 +26,20 @@ class FourK4DTrainerConfig(TrainerConfig):
     decay_over_run: bool = True
     """Make every optimizer's exponential decay span max_num_iterations (published: x0.1 over the run)."""
 
+    def get_checkpoint_dir(self) -> Path:
+        """nerfstudio's checkpoint folder; also tells the model where this run's bake folder is.
+
+        nerfstudio gives models no run folder, but every entry point (ns-train's Trainer,
+        ns-viewer/ns-eval/ns-render's eval_setup) asks for the checkpoint folder before building
+        the pipeline, so this is where the model config learns it.
+        """
+        from fourk4d_ns.bake_cli import BAKE_FOLDER
+
+        model = getattr(self.pipeline, "model", None)
+        if model is not None and hasattr(model, "bake_folder") and model.bake_folder is None:
+            model.bake_folder = self.get_base_dir() / BAKE_FOLDER
+        return super().get_checkpoint_dir()
+
     def __post_init__(self) -> None:
         if self.decay_over_run:
             for group in self.optimizers.values():

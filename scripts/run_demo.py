@@ -1,9 +1,11 @@
 """The main job on the built-in demo capture: generate it (if missing), carve it, train fourk4d,
-evaluate on the held-out cameras, and render a free-viewpoint orbit video of the sequence.
+evaluate on the held-out cameras, and render the three free-viewpoint videos of the sequence from
+its bake (orbit through time, bullet time, fixed view).
 
 Run through ``bash scripts/demo.sh`` (which sets up the environment first). Every step is a
 regular command (``fourk4d-demo-scene``, ``fourk4d-carve``, ``ns-train``, ``ns-eval``,
-``fourk4d-orbit-path``, ``ns-render``), so each can be repeated by hand with the printed lines.
+``fourk4d-render``), so each can be repeated by hand with the printed lines. ``ns-train`` bakes the
+sequence into ``<run>/bake`` when it finishes.
 """
 
 from __future__ import annotations
@@ -79,10 +81,13 @@ def main() -> None:
     timings["evaluation"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    run([BIN / "fourk4d-orbit-path", "--data", args.data, "--output", run_dir / "orbit.json", "--frames", 96, "--height", 256])
-    run([BIN / "ns-render", "camera-path", "--load-config", config, "--camera-path-filename", run_dir / "orbit.json",
-         "--output-path", run_dir / "orbit.mp4"])
-    timings["orbit video"] = time.perf_counter() - start
+    videos = run_dir / "renders"
+    run([BIN / "fourk4d-render", "--mode", "orbit", "--load-config", config, "--frames", 96, "--height", 256,
+         "--output", videos / "orbit.mp4"])
+    run([BIN / "fourk4d-render", "--mode", "bullet-time", "--load-config", config, "--frame", 12, "--frames", 72,
+         "--height", 256, "--output", videos / "bullet-time.mp4"])
+    run([BIN / "fourk4d-render", "--mode", "fixed-view", "--load-config", config, "--output", videos / "fixed-view.mp4"])
+    timings["videos"] = time.perf_counter() - start
 
     results = json.loads((run_dir / "eval.json").read_text())["results"]
     print("\n=== fourk4d demo ===")
@@ -94,7 +99,8 @@ def main() -> None:
         print("  lpips            unavailable (no VGG-16 weights on this machine)")
     for step, seconds in timings.items():
         print(f"  {step:16s} {seconds / 60:.1f} min")
-    print(f"outputs: {run_dir} (config.yml, eval.json, eval_images/, orbit.mp4, tensorboard events)")
+    print(f"outputs: {run_dir} (config.yml, eval.json, eval_images/, bake/, tensorboard events)")
+    print(f"videos:  {videos}/orbit.mp4, bullet-time.mp4, fixed-view.mp4")
     print(f"viewer:  ns-viewer --load-config {config}")
 
 

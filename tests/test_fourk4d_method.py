@@ -60,6 +60,52 @@ def test_train_eval_render(tiny_demo_copy: Path, tmp_path: Path):
     ns("ns-render", "camera-path", "--load-config", run / "config.yml", "--camera-path-filename", tmp_path / "orbit.json",
        "--output-path", tmp_path / "orbit.mp4", cwd=tmp_path)
     assert (tmp_path / "orbit.mp4").stat().st_size > 0
+    check_playback(run, tmp_path)
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def check_playback(run: Path, tmp_path: Path) -> None:
+    """The bake written after training, the three videos, a camera path, and the viewer's baked renders."""
+    manifest = json.loads((run / "bake" / "manifest.json").read_text())
+    assert len(manifest["frames"]) == 4 and sum(c["baked"] for c in manifest["cameras"]) == 6
+    config = run / "config.yml"
+    ns("fourk4d-render", "--mode", "orbit", "--load-config", config, "--frames", "5", "--height", "32", cwd=tmp_path)
+    orbit = video_frames(run / "renders" / "orbit.mp4")
+    assert len(orbit) == 5 and orbit[0].shape == (32, 32, 3) and orbit[0].max() > 0
+    ns("fourk4d-render", "--mode", "bullet-time", "--load-config", config, "--frame", "2", "--frames", "4",
+       "--height", "32", "--output", tmp_path / "bullet.mp4", cwd=tmp_path)
+    assert len(video_frames(tmp_path / "bullet.mp4")) == 4
+    ns("fourk4d-render", "--mode", "fixed-view", "--load-config", config, "--output", tmp_path / "fixed.mp4", cwd=tmp_path)
+    fixed = video_frames(tmp_path / "fixed.mp4")
+    assert len(fixed) == 4 and fixed[0].shape == (64, 64, 3)
+    assert not np.array_equal(fixed[0], fixed[-1]), "time moves in the fixed view"
+    ns("fourk4d-render", "--mode", "camera-path", "--bake", run / "bake", "--camera-path-filename", tmp_path / "orbit.json",
+       "--output", tmp_path / "path.mp4", cwd=tmp_path)
+    assert len(video_frames(tmp_path / "path.mp4")) == 3
+
+    # The viewer (a camera without dataset metadata) renders from the bake, like the model up to float16.
+    from nerfstudio.cameras.cameras import Cameras
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    _, pipeline, _, _ = eval_setup(config, test_mode="inference")
+    model = pipeline.model
+    assert model.config.bake_folder == run / "bake"
+    eval_camera = pipeline.datamanager.eval_dataset.cameras[1:2]
+    camera = Cameras(camera_to_worlds=eval_camera.camera_to_worlds, fx=eval_camera.fx, fy=eval_camera.fy,
+                     cx=eval_camera.cx, cy=eval_camera.cy, width=eval_camera.width, height=eval_camera.height,
+                     times=eval_camera.times)
+    baked = model.get_outputs_for_camera(camera)
+    assert model.baked_renderer() is not None
+    model.viewer_use_bake.value = False
+    live = model.get_outputs_for_camera(camera)
+    assert (baked["rgb"] - live["rgb"]).abs().max() < 0.02
+    assert live["accumulation"].mean() > 0.05
 
 
 def test_empty_mask_in_one_camera_and_frame(tiny_demo_copy: Path, tmp_path: Path):

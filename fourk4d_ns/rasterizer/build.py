@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 
-CPU_SOURCES = ["peel_cpu.cpp"]
-CUDA_SOURCES = ["peel_cuda.cu"]
+CPU_SOURCES = ["peel_cpu.cpp", "render_cpu.cpp", "bindings_cpu.cpp"]
+CUDA_SOURCES = ["peel_cuda.cu", "render_cuda.cu", "bindings_cuda.cu"]
 CPU_CFLAGS = ["-O3", "-fopenmp", "-ffp-contract=off"]
 CPU_LDFLAGS = ["-fopenmp"]
 CUDA_CFLAGS = ["-O3", "-ffp-contract=off"]
@@ -64,7 +64,7 @@ def _source_hash(sources: list[str], extra: list[str]) -> str:
     for item in (str(CSRC), str(Path(torch.__file__).resolve().parent), sys.executable,
                  sysconfig.get_paths()["include"], os.environ.get("CXX", "")):
         digest.update(item.encode())
-    headers = sorted(p.name for p in CSRC.iterdir() if p.suffix == ".h")
+    headers = sorted(p.name for p in CSRC.iterdir() if p.suffix in (".h", ".cuh"))
     for name in headers + sorted(sources):
         digest.update(name.encode())
         digest.update((CSRC / name).read_bytes())

@@ -14,7 +14,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "peel_common.h"
+#include "peel_cuda.h"
+#include "tile_bins_cuda.cuh"
 
 namespace {
 
@@ -34,43 +35,11 @@ __global__ void project_kernel(int n, const float* __restrict__ xyz,
   ProjectedDisc d{0.0f, 0.0f, 0.0f, 0.0f};
   int4 tiles = make_int4(0, 0, -1, -1);
   int64_t count = 0;
-  if (fourk4d::project_disc(cam, xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2], radius[i], near, d)) {
-    const PixelRect r = fourk4d::disc_pixel_rect(d, width, height);
-    if (!fourk4d::rect_empty(r)) {
-      tiles = make_int4(r.x0 / kTileSize, r.y0 / kTileSize, r.x1 / kTileSize, r.y1 / kTileSize);
-      count = static_cast<int64_t>(tiles.z - tiles.x + 1) * (tiles.w - tiles.y + 1);
-    }
-  }
+  if (fourk4d::project_disc(cam, xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2], radius[i], near, d))
+    count = fourk4d::tile_span(d, width, height, tiles);
   discs[i] = make_float4(d.u, d.v, d.depth, d.rho);
   tile_rects[i] = tiles;
   touched[i] = count;
-}
-
-__global__ void emit_kernel(int n, const float4* __restrict__ discs,
-                            const int4* __restrict__ tile_rects,
-                            const int64_t* __restrict__ inclusive_offsets, int tiles_x,
-                            int64_t* __restrict__ keys, int32_t* __restrict__ point_ids) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const int4 t = tile_rects[i];
-  int64_t o = i == 0 ? 0 : inclusive_offsets[i - 1];
-  const uint64_t depth_bits = static_cast<uint64_t>(__float_as_uint(discs[i].z));
-  for (int ty = t.y; ty <= t.w; ++ty)
-    for (int tx = t.x; tx <= t.z; ++tx) {
-      const uint64_t tile = static_cast<uint64_t>(ty) * tiles_x + tx;
-      keys[o] = static_cast<int64_t>((tile << 32) | depth_bits);
-      point_ids[o] = i;
-      ++o;
-    }
-}
-
-__global__ void tile_ranges_kernel(int64_t m, const int64_t* __restrict__ keys,
-                                   int2* __restrict__ ranges) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= m) return;
-  const int64_t tile = keys[i] >> 32;
-  if (i == 0 || (keys[i - 1] >> 32) != tile) ranges[tile].x = static_cast<int>(i);
-  if (i == m - 1 || (keys[i + 1] >> 32) != tile) ranges[tile].y = static_cast<int>(i + 1);
 }
 
 __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
@@ -121,7 +90,6 @@ void check_input(const at::Tensor& t, const char* name, int64_t numel) {
 
 }  // namespace
 
-// Returns {idx [H,W,L] int32, depth [H,W,L] float32}; empty slots hold -1 / -1.
 std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor& radius,
                                          const at::Tensor& K, const at::Tensor& R,
                                          const at::Tensor& T, int64_t height, int64_t width,
@@ -137,16 +105,7 @@ std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  const auto k = K.to(at::kCPU, at::kFloat).contiguous();
-  const auto r = R.to(at::kCPU, at::kFloat).contiguous();
-  const auto t = T.to(at::kCPU, at::kFloat).contiguous();
-  PinholeCamera cam;
-  cam.fx = k.data_ptr<float>()[0];
-  cam.cx = k.data_ptr<float>()[2];
-  cam.fy = k.data_ptr<float>()[4];
-  cam.cy = k.data_ptr<float>()[5];
-  for (int i = 0; i < 9; ++i) cam.r[i] = r.data_ptr<float>()[i];
-  for (int i = 0; i < 3; ++i) cam.t[i] = t.data_ptr<float>()[i];
+  const PinholeCamera cam = fourk4d::host_pinhole(K, R, T);
 
   const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
   const int tiles_x = (W + kTileSize - 1) / kTileSize;
@@ -166,37 +125,13 @@ std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor
       reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
-  const auto offsets = touched.cumsum(0);
-  const int64_t total = offsets[n - 1].item<int64_t>();
-  if (total == 0) return {idx, depth};
-  TORCH_CHECK(total < (int64_t{1} << 31), "too many (tile, point) pairs: ", total);
-  auto keys = at::empty({total}, xyz.options().dtype(at::kLong));
-  auto point_ids = at::empty({total}, xyz.options().dtype(at::kInt));
-  emit_kernel<<<blocks, threads, 0, stream>>>(
-      static_cast<int>(n), reinterpret_cast<const float4*>(discs.data_ptr<float>()),
-      reinterpret_cast<const int4*>(tile_rects.data_ptr<int>()), offsets.data_ptr<int64_t>(),
-      tiles_x, keys.data_ptr<int64_t>(), point_ids.data_ptr<int32_t>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-
-  // Stable: pairs with equal (tile, depth) keep the emit order, i.e. increasing point index.
-  const auto sorted = at::sort(keys, /*stable=*/true, /*dim=*/0, /*descending=*/false);
-  const auto sorted_keys = std::get<0>(sorted);
-  const auto sorted_ids = point_ids.index_select(0, std::get<1>(sorted)).contiguous();
-
-  auto ranges = at::zeros({static_cast<int64_t>(tiles_x) * tiles_y, 2},
-                          xyz.options().dtype(at::kInt));
-  tile_ranges_kernel<<<static_cast<int>((total + threads - 1) / threads), threads, 0, stream>>>(
-      total, sorted_keys.data_ptr<int64_t>(), reinterpret_cast<int2*>(ranges.data_ptr<int>()));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-
+  const fourk4d::TilePairs pairs =
+      fourk4d::sort_tile_pairs(discs, tile_rects, touched, tiles_x, tiles_y, stream);
+  if (pairs.empty) return {idx, depth};
   raster_kernel<<<dim3(tiles_x, tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
-      W, H, L, tiles_x, reinterpret_cast<const int2*>(ranges.data_ptr<int>()),
-      sorted_ids.data_ptr<int32_t>(), reinterpret_cast<const float4*>(discs.data_ptr<float>()),
+      W, H, L, tiles_x, reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()),
+      pairs.sorted_ids.data_ptr<int32_t>(), reinterpret_cast<const float4*>(discs.data_ptr<float>()),
       idx.data_ptr<int32_t>(), depth.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {idx, depth};
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("peel_points", &peel_points_cuda, "K-layer depth peeling of point discs (CUDA)");
 }

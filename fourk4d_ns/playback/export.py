@@ -1,0 +1,233 @@
+"""Export of baked frames to PLY files that other tools open.
+
+Two formats, one file per frame:
+
+- ``points``: the points with their colour seen from one view, radius and density (any PLY tool,
+  Open3D, MeshLab, CloudCompare);
+- ``gaussians``: isotropic 3D Gaussians in the layout of 3D Gaussian Splatting (SuperSplat, the
+  INRIA SIBR viewer, gsplat tools), with the view-dependent SH term kept to first order.
+
+The IBR part of the colour depends on which training cameras are blended, which a static file
+cannot follow: it is frozen at one view (default: the first baked camera). Pure torch/numpy and
+plyfile, no nerfstudio import.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from plyfile import PlyData, PlyElement
+
+from dataparsers.atomic import atomic_path
+from fourk4d_ns.core.heads import SH_C0, directions, sh_basis
+from fourk4d_ns.core.ibr import nearest_sources
+from fourk4d_ns.core.point_model import camera_center
+
+from .bake_format import BakedCamera, BakedFrame, BakeManifest
+from .fused import MAX_SOURCES, baked_colours
+
+Tensor = torch.Tensor
+
+FORMATS = ("points", "gaussians")
+SH_DEGREE = 3
+REST = (SH_DEGREE + 1) ** 2 - 1
+"""SH coefficients per channel after the DC term (15)."""
+GAUSSIAN_PROPERTIES = (
+    ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+    + [f"f_rest_{j}" for j in range(3 * REST)]
+    + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+)
+"""Vertex properties of a 3DGS PLY, in the order its readers expect."""
+DENSITY_EPS = 1e-6
+
+
+def _numpy(x: Tensor, dtype=np.float32) -> np.ndarray:
+    return x.detach().cpu().to(torch.float64).numpy().astype(dtype)
+
+
+def _write_ply(
+    path: Path, columns: dict[str, np.ndarray], dtypes: dict[str, str]
+) -> Path:
+    """Writes one ``vertex`` element (binary little-endian) atomically; returns ``path``."""
+    count = len(next(iter(columns.values())))
+    vertex = np.empty(count, dtype=[(name, dtypes[name]) for name in columns])
+    for name, values in columns.items():
+        vertex[name] = values
+    ply = PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<")
+    with atomic_path(Path(path)) as tmp:
+        ply.write(str(tmp))
+    return Path(path)
+
+
+def export_point_cloud_ply(
+    path: Path, xyz: Tensor, colours: Tensor, radius: Tensor, density: Tensor
+) -> Path:
+    """A coloured point cloud: ``x y z`` (float32), ``red green blue`` (uchar, colour * 255
+    rounded) and ``radius density`` (float32)."""
+    rgb = np.clip(np.rint(_numpy(colours, np.float64) * 255.0), 0, 255).astype(np.uint8)
+    xyz_np = _numpy(xyz)
+    columns = {"x": xyz_np[:, 0], "y": xyz_np[:, 1], "z": xyz_np[:, 2]}
+    columns |= {"red": rgb[:, 0], "green": rgb[:, 1], "blue": rgb[:, 2]}
+    columns |= {
+        "radius": _numpy(radius.reshape(-1)),
+        "density": _numpy(density.reshape(-1)),
+    }
+    dtypes = {
+        name: "u1" if name in ("red", "green", "blue") else "<f4" for name in columns
+    }
+    return _write_ply(path, columns, dtypes)
+
+
+def gaussian_parameters(
+    xyz: Tensor,
+    colours: Tensor,
+    sh: Tensor,
+    radius: Tensor,
+    density: Tensor,
+    center: Tensor,
+    sh_weight: float,
+) -> dict[str, Tensor]:
+    """3DGS parameters (float64): ``f_dc`` [N, 3], ``f_rest`` [N, 3, 15], ``opacity`` [N],
+    ``scale`` [N] (log, isotropic). See ``export_gaussian_ply`` for the derivation."""
+    xyz64, sh64 = xyz.detach().cpu().double(), sh.detach().cpu().double()
+    f_rest = sh_weight * sh64[:, :, 1:]
+    d0 = directions(xyz64, torch.as_tensor(center).cpu().double())
+    rest_at_view = (f_rest * sh_basis(d0, SH_DEGREE)[:, None, 1:]).sum(-1)
+    f_dc = (colours.detach().cpu().double() - 0.5 - rest_at_view) / SH_C0
+    dens = (
+        density.detach().cpu().double().reshape(-1).clamp(DENSITY_EPS, 1 - DENSITY_EPS)
+    )
+    scale = torch.log(radius.detach().cpu().double().reshape(-1) / math.sqrt(6.0))
+    return {
+        "f_dc": f_dc,
+        "f_rest": f_rest,
+        "opacity": torch.logit(dens),
+        "scale": scale,
+    }
+
+
+def export_gaussian_ply(
+    path: Path,
+    xyz: Tensor,
+    colours: Tensor,
+    sh: Tensor,
+    radius: Tensor,
+    density: Tensor,
+    center: Tensor,
+    sh_weight: float,
+) -> Path:
+    """A 3D Gaussian Splatting PLY of isotropic Gaussians, all properties float32.
+
+    - Shape: a point is a disc kernel 1 - d^2/r^2 of second moment E[d^2] = r^2/3; the Gaussian
+      with the same moment has 2 sigma^2 = r^2/3, so ``scale_i = log(r / sqrt(6))``; rotation is
+      the identity (``rot_0 = 1``), normals are 0.
+    - Opacity: ``logit(clamp(density, 1e-6, 1 - 1e-6))`` (3DGS applies a sigmoid).
+    - Colour: 3DGS evaluates ``SH(d) . f + 0.5``; the model's is ``c_ibr + w tanh(SH(d) . sh)``
+      (clipped). With tanh linearised, the view dependence is kept by ``f_k = w sh_k`` for k >= 1
+      (``f_rest_j``, channel-major: j = channel * 15 + k - 1), and the IBR part, frozen at the
+      view ``center``, goes into the DC term, chosen so that the colour at that view is exactly
+      ``colours``: ``f_dc = (colours - 0.5 - sum_{k>=1} f_k Y_k(d0)) / SH_C0`` with d0 the unit
+      direction centre -> point. Elsewhere the error is that of the linearisation, plus the change
+      of the blended cameras a static file cannot follow.
+
+    Args:
+        xyz: [N, 3] positions; colours: [N, 3] the model's colour seen from ``center``.
+        sh: [N, 3, 16] SH coefficients of the colour residual; radius, density: [N].
+        center: [3] camera centre of the view the colours were computed for.
+        sh_weight: the model's weight w of tanh(SH).
+    """
+    params = gaussian_parameters(xyz, colours, sh, radius, density, center, sh_weight)
+    n = xyz.shape[0]
+    xyz_np = _numpy(xyz)
+    # [N, 3, 15] -> [N, 45], channel-major as 3DGS lays f_rest out.
+    f_rest = _numpy(params["f_rest"]).reshape(n, 3 * REST)
+    columns = {"x": xyz_np[:, 0], "y": xyz_np[:, 1], "z": xyz_np[:, 2]}
+    columns |= {name: np.zeros(n, np.float32) for name in ("nx", "ny", "nz")}
+    columns |= {f"f_dc_{c}": _numpy(params["f_dc"][:, c]) for c in range(3)}
+    columns |= {f"f_rest_{j}": f_rest[:, j] for j in range(3 * REST)}
+    columns["opacity"] = _numpy(params["opacity"])
+    columns |= {f"scale_{i}": _numpy(params["scale"]) for i in range(3)}
+    columns |= {
+        f"rot_{i}": np.full(n, 1.0 if i == 0 else 0.0, np.float32) for i in range(4)
+    }
+    assert list(columns) == GAUSSIAN_PROPERTIES
+    return _write_ply(path, columns, dict.fromkeys(columns, "<f4"))
+
+
+def find_camera(manifest: BakeManifest, name: str | None) -> BakedCamera:
+    """The camera called ``name`` (held-out ones included); None: the first baked camera."""
+    if name is None:
+        return manifest.baked_cameras()[0]
+    for camera in manifest.cameras:
+        if camera.name == name:
+            return camera
+    names = ", ".join(c.name for c in manifest.cameras)
+    raise ValueError(f"no camera named {name!r} in the bake; cameras: {names}")
+
+
+def view_colours(
+    manifest: BakeManifest, frame: BakedFrame, camera: BakedCamera
+) -> tuple[Tensor, Tensor]:
+    """The colours [N, 3] of the points seen from ``camera`` (its S nearest baked cameras
+    blended, as the baked renderer does) and the camera's centre [3]."""
+    baked = manifest.baked_cameras()
+    centers = camera_center(
+        torch.tensor([c.R for c in baked], dtype=torch.float32),
+        torch.tensor([c.T for c in baked], dtype=torch.float32),
+    )
+    center = camera_center(
+        torch.tensor(camera.R, dtype=torch.float32),
+        torch.tensor(camera.T, dtype=torch.float32),
+    )
+    count = max(1, min(manifest.num_sources, MAX_SOURCES))
+    sources = nearest_sources(center, centers, count)
+    colours = baked_colours(
+        frame.xyz, frame.sh, frame.ibr, sources, center, manifest.sh_weight
+    )
+    return colours, center
+
+
+def export_frame(
+    manifest: BakeManifest,
+    frame: BakedFrame,
+    out_dir: Path,
+    frame_name: str,
+    view_camera: str | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Writes ``<out_dir>/points/<frame_name>.ply`` and/or ``<out_dir>/gaussians/<frame_name>.ply``
+    with the colours seen from ``view_camera`` (default: the first baked camera). Returns the
+    paths written."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be among {FORMATS}, got {list(formats)}")
+    if not re.fullmatch(r"[\w.-]+", frame_name) or frame_name.startswith("."):
+        raise ValueError(f"frame name {frame_name!r} is not a plain file name")
+    camera = find_camera(manifest, view_camera)
+    colours, center = view_colours(manifest, frame, camera)
+    xyz = frame.xyz.float()
+    radius, density = frame.radius.float(), frame.density.float()
+    written = []
+    if "points" in formats:
+        path = Path(out_dir) / "points" / f"{frame_name}.ply"
+        written.append(export_point_cloud_ply(path, xyz, colours, radius, density))
+    if "gaussians" in formats:
+        path = Path(out_dir) / "gaussians" / f"{frame_name}.ply"
+        written.append(
+            export_gaussian_ply(
+                path,
+                xyz,
+                colours,
+                frame.sh,
+                radius,
+                density,
+                center,
+                manifest.sh_weight,
+            )
+        )
+    return written

@@ -1,0 +1,120 @@
+// CPU backend of the fused renderer of baked sequences: per-point colour (blend_common.h), then the
+// tile binning of the index pass (tile_bins_cpu.h) with each pixel compositing its first L covering
+// discs front to back as they arrive near to far. No index buffer is written.
+#include "baked_checks.h"
+#include "peel_cpu.h"
+#include "tile_bins_cpu.h"
+
+namespace {
+
+using fourk4d::ProjectedDisc;
+
+// One (tile, point) pair: sort key, disc, opacity scale and colour.
+struct BlendEntry {
+  uint64_t key;
+  float u, v, rho;
+  float sigma, r, g, b;
+};
+
+bool operator<(const BlendEntry& a, const BlendEntry& b) { return a.key < b.key; }
+
+std::vector<BlendEntry>& entry_buffer() {
+  thread_local std::vector<BlendEntry> buffer;
+  return buffer;
+}
+
+template <typename scalar_t>
+void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& density,
+            const at::Tensor& sh, const at::Tensor& ibr, const at::Tensor& sources,
+            const fourk4d::PinholeCamera& cam, const float* center, const float* background,
+            float near, float sh_weight, int layers, at::Tensor& rgb, at::Tensor& acc,
+            at::Tensor& depth) {
+  const int64_t n = xyz.size(0);
+  const scalar_t* p = xyz.data_ptr<scalar_t>();
+  const scalar_t* rad = radius.data_ptr<scalar_t>();
+  const scalar_t* sig = density.data_ptr<scalar_t>();
+  const scalar_t* coeffs = sh.data_ptr<scalar_t>();
+  const scalar_t* baked = ibr.data_ptr<scalar_t>();
+  const int32_t* src = sources.data_ptr<int32_t>();
+  const int num_sources = static_cast<int>(sources.numel());
+  const fourk4d::TileGrid grid(static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)));
+
+  auto disc_of = [&](int64_t i, ProjectedDisc& d) {
+    return fourk4d::project_disc(cam, static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
+                                 static_cast<float>(p[3 * i + 2]), static_cast<float>(rad[i]), near,
+                                 d);
+  };
+  auto entry_of = [&](int64_t i, const ProjectedDisc& d) {
+    float c[3];
+    fourk4d::baked_point_colour(i, n, baked, coeffs, src, num_sources,
+                                static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
+                                static_cast<float>(p[3 * i + 2]), center, sh_weight, c);
+    return BlendEntry{fourk4d::depth_index_key(d.depth, static_cast<int32_t>(i)),
+                      d.u, d.v, d.rho, static_cast<float>(sig[i]), c[0], c[1], c[2]};
+  };
+  std::vector<int64_t> tile_start;
+  std::vector<BlendEntry>& entries = entry_buffer();
+  fourk4d::bin_discs(n, grid, disc_of, entry_of, tile_start, entries);
+
+  float* rgb_out = rgb.data_ptr<float>();
+  float* acc_out = acc.data_ptr<float>();
+  float* depth_out = depth.data_ptr<float>();
+  const int W = grid.width;
+  // Per-thread pixel state of the tile being walked.
+  auto disc_from_entry = [](const BlendEntry& e) {
+    return ProjectedDisc{e.u, e.v, fourk4d::key_depth(e.key), e.rho};
+  };
+  auto begin_tile = [](const fourk4d::TileWindow&) {};
+  thread_local fourk4d::PixelBlend pixels[fourk4d::kTileSize * fourk4d::kTileSize];
+  auto visit = [&](const fourk4d::TileWindow& w, int x, int y, int layer, const BlendEntry& e,
+                   const ProjectedDisc& d, float dist2) {
+    fourk4d::PixelBlend& px = pixels[w.local(x, y)];
+    if (layer == 0) px = fourk4d::empty_blend();
+    fourk4d::blend_disc(px, dist2, d.rho, e.sigma, e.r, e.g, e.b, d.depth);
+  };
+  auto end_tile = [&](const fourk4d::TileWindow& w, const int* count) {
+    for (int y = w.y0; y <= w.y1; ++y)
+      for (int x = w.x0; x <= w.x1; ++x) {
+        const int64_t at = static_cast<int64_t>(y) * W + x;
+        const int local = w.local(x, y);
+        const fourk4d::PixelBlend px = count[local] > 0 ? pixels[local] : fourk4d::empty_blend();
+        fourk4d::write_pixel(px, background, rgb_out + 3 * at, acc_out + at, depth_out + at);
+      }
+  };
+  fourk4d::walk_tiles(grid, layers, tile_start, entries, disc_from_entry, begin_tile, visit,
+                      end_tile);
+}
+
+}  // namespace
+
+std::vector<at::Tensor> render_baked_cpu(const at::Tensor& xyz, const at::Tensor& radius,
+                                         const at::Tensor& density, const at::Tensor& sh,
+                                         const at::Tensor& ibr, const at::Tensor& sources,
+                                         const at::Tensor& K, const at::Tensor& R,
+                                         const at::Tensor& T, const at::Tensor& background,
+                                         int64_t height, int64_t width, int64_t layers,
+                                         double near, double sh_weight) {
+  fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T, background,
+                              at::kCPU);
+  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
+  TORCH_CHECK(near > 0.0, "near must be positive");
+  const auto host = fourk4d::host_camera(K, R, T, background);
+  const fourk4d::PinholeCamera cam = fourk4d::make_camera(host[0], host[1], host[2]);
+  float center[3];
+  fourk4d::camera_centre(host[1].data_ptr<float>(), host[2].data_ptr<float>(), center);
+  const auto f32 = xyz.options().dtype(at::kFloat);
+  auto rgb = at::empty({height, width, 3}, f32);
+  auto acc = at::empty({height, width, 1}, f32);
+  auto depth = at::empty({height, width, 1}, f32);
+  const float* bg = host[3].data_ptr<float>();
+  if (xyz.scalar_type() == at::kHalf) {
+    render<at::Half>(xyz, radius, density, sh, ibr, sources, cam, center, bg,
+                     static_cast<float>(near), static_cast<float>(sh_weight),
+                     static_cast<int>(layers), rgb, acc, depth);
+  } else {
+    render<float>(xyz, radius, density, sh, ibr, sources, cam, center, bg,
+                  static_cast<float>(near), static_cast<float>(sh_weight),
+                  static_cast<int>(layers), rgb, acc, depth);
+  }
+  return {rgb, acc, depth};
+}

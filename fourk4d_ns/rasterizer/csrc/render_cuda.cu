@@ -1,0 +1,171 @@
+// CUDA backend of the fused renderer of baked sequences (see render_cpu.cpp for the CPU twin).
+//
+// 1. One thread per point projects it, computes its colour from the baked data of the chosen
+//    cameras (blend_common.h) and records the tiles it touches.
+// 2. The (tile, point) pairs are sorted near to far per tile (tile_bins_cuda.cuh).
+// 3. One 16x16 thread block per tile stages the tile's sorted discs and colours through shared
+//    memory; each thread (pixel) composites its first L covering discs front to back and writes
+//    the finished pixel. No index buffer is written.
+#include <torch/extension.h>
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "baked_checks.h"
+#include "peel_cuda.h"
+#include "tile_bins_cuda.cuh"
+
+namespace {
+
+using fourk4d::kTileSize;
+using fourk4d::PinholeCamera;
+using fourk4d::ProjectedDisc;
+
+constexpr int kBlock = kTileSize * kTileSize;
+
+// What the per-point kernel needs besides the camera.
+struct BlendView {
+  float center[3];
+  float sh_weight;
+  int num_sources;
+  int32_t sources[fourk4d::kMaxSources];
+};
+
+template <typename scalar_t>
+__global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
+                               const scalar_t* __restrict__ radius,
+                               const scalar_t* __restrict__ density,
+                               const scalar_t* __restrict__ sh, const scalar_t* __restrict__ ibr,
+                               PinholeCamera cam, BlendView view, float near, int width,
+                               int height, float4* __restrict__ discs,
+                               float4* __restrict__ colours, int4* __restrict__ tile_rects,
+                               int64_t* __restrict__ touched) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float x = static_cast<float>(xyz[3 * i]), y = static_cast<float>(xyz[3 * i + 1]),
+              z = static_cast<float>(xyz[3 * i + 2]);
+  ProjectedDisc d{0.0f, 0.0f, 0.0f, 0.0f};
+  int4 tiles = make_int4(0, 0, -1, -1);
+  int64_t count = 0;
+  if (fourk4d::project_disc(cam, x, y, z, static_cast<float>(radius[i]), near, d))
+    count = fourk4d::tile_span(d, width, height, tiles);
+  float rgb[3] = {0.0f, 0.0f, 0.0f};
+  if (count > 0)
+    fourk4d::baked_point_colour(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
+                                view.sources, view.num_sources, x, y, z, view.center,
+                                view.sh_weight, rgb);
+  discs[i] = make_float4(d.u, d.v, d.depth, d.rho);
+  colours[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
+  tile_rects[i] = tiles;
+  touched[i] = count;
+}
+
+__global__ void blend_kernel(int width, int height, int layers, int tiles_x, float3 background,
+                             const int2* __restrict__ ranges,
+                             const int32_t* __restrict__ point_ids,
+                             const float4* __restrict__ discs, const float4* __restrict__ colours,
+                             float* __restrict__ rgb_out, float* __restrict__ acc_out,
+                             float* __restrict__ depth_out) {
+  __shared__ float4 s_disc[kBlock];
+  __shared__ float4 s_colour[kBlock];
+  const int rank = threadIdx.y * kTileSize + threadIdx.x;
+  const int x = blockIdx.x * kTileSize + threadIdx.x;
+  const int y = blockIdx.y * kTileSize + threadIdx.y;
+  const bool inside = x < width && y < height;
+  const int2 range = ranges[blockIdx.y * tiles_x + blockIdx.x];
+  const float px = fourk4d::pixel_centre(x), py = fourk4d::pixel_centre(y);
+  fourk4d::PixelBlend pixel = fourk4d::empty_blend();
+  int count = 0;
+  bool done = !inside;
+  for (int start = range.x; start < range.y; start += kBlock) {
+    // Also the barrier that protects the shared batch from being overwritten while in use.
+    if (__syncthreads_count(done) == kBlock) break;
+    const int j = start + rank;
+    if (j < range.y) {
+      const int32_t id = point_ids[j];
+      s_disc[rank] = discs[id];
+      s_colour[rank] = colours[id];
+    }
+    __syncthreads();
+    const int batch = min(kBlock, range.y - start);
+    for (int k = 0; k < batch && !done; ++k) {
+      const float4 p = s_disc[k];
+      const ProjectedDisc d{p.x, p.y, p.z, p.w};
+      const float dist2 = fourk4d::disc_dist2(d, px, py);
+      if (fourk4d::disc_covers(dist2, d.rho)) {
+        const float4 c = s_colour[k];
+        fourk4d::blend_disc(pixel, dist2, d.rho, c.w, c.x, c.y, c.z, d.depth);
+        done = ++count >= layers;
+      }
+    }
+  }
+  if (inside) {
+    const int64_t at = static_cast<int64_t>(y) * width + x;
+    const float bg[3] = {background.x, background.y, background.z};
+    fourk4d::write_pixel(pixel, bg, rgb_out + 3 * at, acc_out + at, depth_out + at);
+  }
+}
+
+}  // namespace
+
+std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tensor& radius,
+                                          const at::Tensor& density, const at::Tensor& sh,
+                                          const at::Tensor& ibr, const at::Tensor& sources,
+                                          const at::Tensor& K, const at::Tensor& R,
+                                          const at::Tensor& T, const at::Tensor& background,
+                                          int64_t height, int64_t width, int64_t layers,
+                                          double near, double sh_weight) {
+  const int64_t n = fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T,
+                                                background, at::kCUDA);
+  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
+  TORCH_CHECK(near > 0.0, "near must be positive");
+  const c10::cuda::CUDAGuard guard(xyz.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+
+  const auto host = fourk4d::host_camera(K, R, T, background);
+  const PinholeCamera cam = fourk4d::host_pinhole(host[0], host[1], host[2]);
+  BlendView view;
+  fourk4d::camera_centre(host[1].data_ptr<float>(), host[2].data_ptr<float>(), view.center);
+  view.sh_weight = static_cast<float>(sh_weight);
+  view.num_sources = static_cast<int>(sources.numel());
+  for (int s = 0; s < view.num_sources; ++s) view.sources[s] = sources.data_ptr<int32_t>()[s];
+  const float* bg = host[3].data_ptr<float>();
+
+  const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
+  const int tiles_x = (W + kTileSize - 1) / kTileSize;
+  const int tiles_y = (H + kTileSize - 1) / kTileSize;
+  const auto f32 = xyz.options().dtype(at::kFloat);
+  auto rgb = at::empty({height, width, 3}, f32);
+  auto acc = at::empty({height, width, 1}, f32);
+  auto depth = at::empty({height, width, 1}, f32);
+
+  auto discs = at::empty({n, 4}, f32);
+  auto colours = at::empty({n, 4}, f32);
+  auto tile_rects = at::empty({n, 4}, f32.dtype(at::kInt));
+  auto touched = at::empty({n}, f32.dtype(at::kLong));
+  if (n > 0) {
+    const int threads = 256;
+    const int blocks = static_cast<int>((n + threads - 1) / threads);
+    AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cuda", [&] {
+      prepare_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
+          static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
+          density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(), cam,
+          view, static_cast<float>(near), W, H, reinterpret_cast<float4*>(discs.data_ptr<float>()),
+          reinterpret_cast<float4*>(colours.data_ptr<float>()),
+          reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  const fourk4d::TilePairs pairs =
+      fourk4d::sort_tile_pairs(discs, tile_rects, touched, tiles_x, tiles_y, stream);
+  // With no pair every tile range is empty and the kernel writes the background everywhere.
+  const at::Tensor ids = pairs.empty ? at::zeros({1}, f32.dtype(at::kInt)) : pairs.sorted_ids;
+  blend_kernel<<<dim3(tiles_x, tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
+      W, H, L, tiles_x, make_float3(bg[0], bg[1], bg[2]),
+      reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()), ids.data_ptr<int32_t>(),
+      reinterpret_cast<const float4*>(discs.data_ptr<float>()),
+      reinterpret_cast<const float4*>(colours.data_ptr<float>()), rgb.data_ptr<float>(),
+      acc.data_ptr<float>(), depth.data_ptr<float>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {rgb, acc, depth};
+}

@@ -1,0 +1,256 @@
+"""PLY export of baked frames (points and 3DGS) and the fourk4d-export command."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from fourk4d_ns.core.heads import sh_basis
+from fourk4d_ns.export_cli import ExportCommand
+from fourk4d_ns.playback.bake_format import (
+    BakedCamera,
+    BakedFrame,
+    BakeManifest,
+    read_frame,
+    read_manifest,
+    write_bake,
+)
+from fourk4d_ns.playback.export import (
+    GAUSSIAN_PROPERTIES,
+    export_frame,
+    export_gaussian_ply,
+)
+from fourk4d_ns.playback.fused import baked_colours
+
+N = 300
+SH_WEIGHT = 0.25
+NUM_SOURCES = 2
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def look_at(eye: np.ndarray) -> tuple[list, list]:
+    """OpenCV (R, T) of a camera at ``eye`` looking at the origin, z up in the world."""
+    z = -eye / np.linalg.norm(eye)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    R = np.stack([x, np.cross(z, x), z])
+    return R.tolist(), (-R @ eye).tolist()
+
+
+def camera(name: str, angle: float, baked: bool) -> BakedCamera:
+    R, T = look_at(np.array([3 * math.cos(angle), 3 * math.sin(angle), 0.5]))
+    K = [[100.0, 0.0, 32.0], [0.0, 100.0, 24.0], [0.0, 0.0, 1.0]]
+    return BakedCamera(name=name, K=K, R=R, T=T, height=48, width=64, baked=baked)
+
+
+def random_frame(gen: torch.Generator, cameras: int) -> BakedFrame:
+    rgb = 0.3 + 0.4 * torch.rand(cameras, N, 3, generator=gen)
+    logit = torch.randn(cameras, N, 1, generator=gen)
+    return BakedFrame(
+        xyz=torch.rand(N, 3, generator=gen) - 0.5,
+        radius=0.005 + 0.03 * torch.rand(N, generator=gen),
+        density=0.05 + 0.9 * torch.rand(N, generator=gen),
+        sh=0.3 * torch.randn(N, 3, 16, generator=gen),
+        ibr=torch.cat([rgb, logit], dim=-1),
+    )
+
+
+@pytest.fixture(scope="module")
+def bake(tmp_path_factory) -> Path:
+    angles = [0.0, 0.5, 1.2, 2.5, 4.0]
+    # The held-out camera "cam_h" sits between baked cameras 2 and 3 (angles 1.2 and 2.5).
+    cameras = [camera(f"cam_{i}", a, True) for i, a in enumerate(angles)]
+    cameras.insert(3, camera("cam_h", 1.7, False))
+    manifest = BakeManifest(
+        frame_names=["000000", "000001"],
+        cameras=cameras,
+        bounds=[[-0.5] * 3, [0.5] * 3],
+        sh_weight=SH_WEIGHT,
+        layers=4,
+        near=0.01,
+        num_sources=NUM_SOURCES,
+        fps=30.0,
+    )
+    gen = torch.Generator().manual_seed(0)
+    frames = [random_frame(gen, len(angles)) for _ in range(2)]
+    folder = tmp_path_factory.mktemp("export") / "run" / "bake"
+    return write_bake(folder, manifest, frames)
+
+
+def center_of(cam: BakedCamera) -> torch.Tensor:
+    R, T = np.array(cam.R), np.array(cam.T)
+    return torch.tensor(-R.T @ T, dtype=torch.float32)
+
+
+def expected_colours(manifest: BakeManifest, frame: BakedFrame, name: str):
+    """The model's colours from camera ``name``, sources picked by brute force."""
+    cam = next(c for c in manifest.cameras if c.name == name)
+    center = center_of(cam)
+    centers = torch.stack([center_of(c) for c in manifest.baked_cameras()])
+    distance = (centers - center).norm(dim=-1).numpy()
+    sources = np.argsort(distance, kind="stable")[:NUM_SOURCES].tolist()
+    colours = baked_colours(frame.xyz, frame.sh, frame.ibr, sources, center, SH_WEIGHT)
+    return colours, center
+
+
+def gs_colour(vertex, at: torch.Tensor) -> torch.Tensor:
+    """3DGS colour SH(d) . f + 0.5 of the vertices seen from centre ``at``."""
+    xyz = torch.tensor(np.stack([vertex[a] for a in "xyz"], -1), dtype=torch.float64)
+    f = gs_coefficients(vertex)
+    dirs = torch.nn.functional.normalize(xyz - at.double(), dim=-1)
+    return (f * sh_basis(dirs, 3)[:, None, :]).sum(-1) + 0.5
+
+
+def gs_coefficients(vertex) -> torch.Tensor:
+    dc = np.stack([vertex[f"f_dc_{c}"] for c in range(3)], -1)
+    rest = np.stack([vertex[f"f_rest_{j}"] for j in range(45)], -1).reshape(-1, 3, 15)
+    return torch.tensor(np.concatenate([dc[:, :, None], rest], -1), dtype=torch.float64)
+
+
+def load(bake: Path, f: int = 0):
+    manifest = read_manifest(bake)
+    return manifest, read_frame(bake, manifest, f)
+
+
+def test_point_cloud_ply(bake, tmp_path):
+    manifest, frame = load(bake)
+    paths = export_frame(manifest, frame, tmp_path, "000000", formats=("points",))
+    assert paths == [tmp_path / "points" / "000000.ply"]
+    ply = PlyData.read(str(paths[0]))
+    assert not ply.text and ply.byte_order == "<"
+    vertex = ply["vertex"].data
+    names = ["x", "y", "z", "red", "green", "blue", "radius", "density"]
+    assert list(vertex.dtype.names) == names and len(vertex) == N
+    types = ["<f4"] * 3 + ["|u1"] * 3 + ["<f4"] * 2
+    assert [vertex.dtype[n].str for n in names] == types
+    xyz = np.stack([vertex[a] for a in "xyz"], -1)
+    np.testing.assert_array_equal(xyz, frame.xyz.float().numpy())
+    np.testing.assert_array_equal(vertex["radius"], frame.radius.float().numpy())
+    np.testing.assert_array_equal(vertex["density"], frame.density.float().numpy())
+    colours, _ = expected_colours(manifest, frame, "cam_0")
+    rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], -1) / 255.0
+    # Rounded: within half a level (the brief's bound is 1/255).
+    assert np.abs(rgb - colours.numpy()).max() <= 0.5 / 255 + 1e-5
+
+
+def test_gaussian_ply(bake, tmp_path):
+    manifest, frame = load(bake, 1)
+    export_frame(
+        manifest, frame, tmp_path, "000001", view_camera="cam_h", formats=("gaussians",)
+    )
+    assert not (tmp_path / "points").exists()
+    ply = PlyData.read(str(tmp_path / "gaussians" / "000001.ply"))
+    assert not ply.text and ply.byte_order == "<"
+    vertex = ply["vertex"].data
+    assert (
+        list(vertex.dtype.names) == GAUSSIAN_PROPERTIES
+        and len(GAUSSIAN_PROPERTIES) == 62
+    )
+    assert (
+        all(vertex.dtype[n].str == "<f4" for n in GAUSSIAN_PROPERTIES)
+        and len(vertex) == N
+    )
+    radius, density = frame.radius.double().numpy(), frame.density.double().numpy()
+    for i in range(3):
+        np.testing.assert_allclose(
+            vertex[f"scale_{i}"], np.log(radius / np.sqrt(6)), rtol=1e-6
+        )
+        assert not vertex[f"n{'xyz'[i]}"].any()
+    np.testing.assert_allclose(1 / (1 + np.exp(-vertex["opacity"])), density, atol=1e-6)
+    rot = np.stack([vertex[f"rot_{i}"] for i in range(4)], -1)
+    np.testing.assert_array_equal(rot, np.tile([1.0, 0, 0, 0], (N, 1)))
+    f = gs_coefficients(vertex)
+    torch.testing.assert_close(
+        f[:, :, 1:], SH_WEIGHT * frame.sh[:, :, 1:].double(), rtol=1e-6, atol=1e-7
+    )
+    colours, center = expected_colours(manifest, frame, "cam_h")
+    assert (gs_colour(vertex, center) - colours.double()).abs().max() < 1e-4
+    # The held-out view blends other cameras than cam_0's view.
+    other, _ = expected_colours(manifest, frame, "cam_0")
+    assert (other - colours).abs().max() > 0.05
+
+
+def test_gaussian_view_dependence_first_order(bake, tmp_path):
+    """Away from the export view, the 3DGS colour follows the model's SH term to first order."""
+    manifest, frame = load(bake)
+    sh = frame.sh.float() * 0.2
+    cams = {c.name: c for c in manifest.cameras}
+    view, away = center_of(cams["cam_1"]), center_of(cams["cam_3"])
+    sources = [1, 0]
+    colours = baked_colours(frame.xyz, sh, frame.ibr, sources, view, SH_WEIGHT)
+    path = export_gaussian_ply(
+        tmp_path / "g.ply",
+        frame.xyz.float(),
+        colours,
+        sh,
+        frame.radius.float(),
+        frame.density.float(),
+        view,
+        SH_WEIGHT,
+    )
+    vertex = PlyData.read(str(path))["vertex"].data
+    assert (gs_colour(vertex, view) - colours.double()).abs().max() < 1e-4
+    model_away = baked_colours(
+        frame.xyz, sh, frame.ibr, sources, away, SH_WEIGHT
+    ).double()
+    error = (gs_colour(vertex, away) - model_away).abs()
+    change = (colours.double() - model_away).abs()
+    assert error.max() < 0.05
+    # The view dependence is kept, not frozen at the export view.
+    assert error.mean() < 0.25 * change.mean()
+
+
+def test_unknown_view_and_format(bake, tmp_path):
+    manifest, frame = load(bake)
+    with pytest.raises(ValueError, match="cam_h"):
+        export_frame(manifest, frame, tmp_path, "000000", view_camera="nope")
+    with pytest.raises(ValueError, match="formats"):
+        export_frame(manifest, frame, tmp_path, "000000", formats=("mesh",))
+    with pytest.raises(ValueError, match="nope"):
+        ExportCommand(bake=bake, output=tmp_path, view="nope").main()
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_end_to_end(bake, tmp_path):
+    written = ExportCommand(bake=bake, frames=(1,), view="cam_2", verify="size").main()
+    out = bake.parent / "export"
+    assert sorted(written) == [
+        out / "gaussians" / "000001.ply",
+        out / "points" / "000001.ply",
+    ]
+    assert sorted(p.name for p in out.rglob("*.ply")) == ["000001.ply", "000001.ply"]
+    written = ExportCommand(
+        load_config=bake.parent / "config.yml", output=tmp_path, format="points"
+    ).main()
+    assert sorted(written) == [tmp_path / "points" / f"00000{i}.ply" for i in range(2)]
+    with pytest.raises(ValueError, match="out of range"):
+        ExportCommand(bake=bake, output=tmp_path, frames=(2,)).main()
+
+
+def test_cli_missing_bake(tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text("")
+    with pytest.raises(
+        FileNotFoundError, match=f"run fourk4d-bake --load-config {config} first"
+    ):
+        ExportCommand(load_config=config).main()
+    result = subprocess.run(
+        [sys.executable, "-m", "fourk4d_ns.export_cli", "--load-config", str(config)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert (
+        "run fourk4d-bake --load-config" in result.stderr
+        and "Traceback" not in result.stderr
+    )
