@@ -104,7 +104,10 @@ def check_playback(run: Path, tmp_path: Path) -> None:
     assert model.baked_renderer() is not None
     model.viewer_use_bake.value = False
     live = model.get_outputs_for_camera(camera)
-    assert (baked["rgb"] - live["rgb"]).abs().max() < 0.02
+    # Trained positions are not float16-exact: rounding them (~0.5 mm) moves disc edges and can swap
+    # near-equal depths, so single pixels differ more (the exact comparison is in test_playback.py).
+    difference = (baked["rgb"] - live["rgb"]).abs()
+    assert difference.mean() < 2e-3 and difference.max() < 0.1
     assert live["accumulation"].mean() > 0.05
 
 

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 CSRC = Path(__file__).resolve().parent / "csrc"
 
 CPU_SOURCES = ["peel_cpu.cpp", "render_cpu.cpp", "bindings_cpu.cpp"]
-CUDA_SOURCES = ["peel_cuda.cu", "render_cuda.cu", "bindings_cuda.cu"]
+CUDA_SOURCES = ["peel_cuda.cu", "render_cuda.cu", "tile_bins_cuda.cu", "bindings_cuda.cu"]
 CPU_CFLAGS = ["-O3", "-fopenmp", "-ffp-contract=off"]
 CPU_LDFLAGS = ["-fopenmp"]
 CUDA_CFLAGS = ["-O3", "-ffp-contract=off"]
