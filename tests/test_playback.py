@@ -880,3 +880,20 @@ def test_fused_cuda_empty_scene(cpu_extension, cuda_extension, dtype):
     )
     assert_renders_close(type(gpu)(*(t.cpu() for t in gpu)), cpu)
     assert torch.equal(gpu.rgb.cpu(), bg.expand(12, 20, 3))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.pop("bytes"),
+        lambda r: r.update(file="../../elsewhere.safetensors"),
+        lambda r: r.update(points="many"),
+    ],
+)
+def test_malformed_frame_record_is_rejected(bake_folder, change):
+    manifest_path = bake_folder / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    change(data["frames"][0])
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(BakeError, match="malformed frame record 0"):
+        read_manifest(bake_folder)

@@ -146,11 +146,21 @@ class BakeManifest:
             manifest = cls(**data)
         except (KeyError, TypeError) as exc:
             raise BakeError(f"{where}: malformed manifest ({exc})") from None
+        for i, record in enumerate(manifest.frames):
+            if not _valid_frame_record(record):
+                raise BakeError(f"{where}: malformed frame record {i}: {record!r}")
         if len(manifest.frames) != manifest.num_frames:
             raise BakeError(f"{where}: lists {len(manifest.frames)} frame files for {manifest.num_frames} frames")
         if not manifest.baked_cameras():
             raise BakeError(f"{where}: no baked camera")
         return manifest
+
+
+def _valid_frame_record(record) -> bool:
+    """A frame record names a file inside the bake folder and gives its points, bytes and SHA-256."""
+    return (isinstance(record, dict) and isinstance(record.get("file"), str) and Path(record["file"]).name == record["file"]
+            and record["file"] not in ("", ".", "..") and isinstance(record.get("points"), int)
+            and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str))
 
 
 def frame_file_name(frame: int) -> str:
