@@ -61,7 +61,8 @@ def _source_hash(sources: list[str], extra: list[str]) -> str:
     torch, Python and the compiler are. The locations matter because the build command names
     them: two checkouts or environments sharing a module name would rebuild over each other."""
     digest = hashlib.sha256()
-    for item in (str(CSRC), str(Path(torch.__file__).resolve().parent), sys.executable,
+    # sys.prefix (the environment), not sys.executable: `python` and `python3` must share a build.
+    for item in (str(CSRC), str(Path(torch.__file__).resolve().parent), sys.prefix,
                  sysconfig.get_paths()["include"], os.environ.get("CXX", "")):
         digest.update(item.encode())
     headers = sorted(p.name for p in CSRC.iterdir() if p.suffix in (".h", ".cuh"))
