@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fourk4d_ns.playback.bake_format import BakedFrame
 from fourk4d_ns.playback.fused import render_baked_points
 from fourk4d_ns.rasterizer import build
+from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
 
 # A figure as overlapping ellipsoids: (centre xyz, semi-axes, colour rgb), metres; y is up, feet
 # at y = 0, head top at 1.7 m, arms hanging beside the torso.
@@ -79,13 +79,6 @@ def area_element(p: np.ndarray, axes: np.ndarray) -> np.ndarray:
     return np.sqrt(
         (b * c * u[:, 0]) ** 2 + (a * c * u[:, 1]) ** 2 + (a * b * u[:, 2]) ** 2
     )
-
-
-def ellipsoid_area(axes) -> float:
-    a, b, c = axes  # Knud Thomsen's approximation
-    p = 1.6075
-    return 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
-
 
 def inside_other(points: np.ndarray, part: int) -> np.ndarray:
     """Whether each point lies strictly inside another body part."""
@@ -193,23 +186,6 @@ def peak_rss_mb() -> float:
     return (
         rss / 2**20 if sys.platform == "darwin" else rss / 2**10
     )  # bytes on macOS, else KiB
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    w, h = text.lower().split("x")
-    return int(h), int(w)
-
-
 def bench_case(
     frame: BakedFrame, height: int, width: int, args, cuda: bool
 ) -> dict[str, float]:
@@ -300,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
     sizes = args.sizes or DEFAULT_SIZES + (CUDA_EXTRA_SIZES if cuda else [])
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    load = load_average()
 
     # First call: builds the extension (or loads the cached build) and renders one small frame.
     start = time.perf_counter()

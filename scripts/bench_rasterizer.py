@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fourk4d_ns.rasterizer import build, composite, peel_points
+from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
 
 # A stocky figure: body, head and arms as overlapping ellipsoids, (centre xyz, semi-axes) in
 # metres; y is up, feet at y = 0, 1.7 m tall, 1.4 m wide. It covers about half of a square image
@@ -42,13 +41,6 @@ BODY_PARTS = [
 ]
 HEIGHT_M = 1.7
 DISTANCE_M = 3.0
-
-
-def ellipsoid_area(axes) -> float:
-    a, b, c = axes  # Knud Thomsen's approximation
-    p = 1.6075
-    return 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
-
 
 def make_cloud(n: int, seed: int = 0) -> np.ndarray:
     """[n, 3] points on the ellipsoid surfaces, allotted by surface area."""
@@ -140,23 +132,6 @@ def bench_case(backend: str, n: int, height: int, width: int, layers: int, args)
         "covered_pixels": covered,
         "filled_slots": filled,
     }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    w, h = text.lower().split("x")
-    return int(h), int(w)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, nargs="+", default=[65536, 262144])
@@ -184,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         (build.load_cuda_extension if backend == "cuda" else build.load_cpu_extension)()
         build_s[backend] = round(build.build_seconds.get(backend, 0.0), 1)
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    load = load_average()
     header = {
         "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),

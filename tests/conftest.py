@@ -1,4 +1,4 @@
-"""Shared fixtures: small captures written to temporary folders."""
+"""Shared fixtures: small captures written to temporary folders, and the CUDA extension."""
 
 from __future__ import annotations
 
@@ -11,6 +11,25 @@ import pytest
 import torch
 
 from dataparsers.easymocap_cameras import CameraRig, write_cameras
+from fourk4d_ns.rasterizer import build as rasterizer_build
+
+
+def cuda_toolchain_missing() -> str:
+    """Why the CUDA extension cannot be built here ("" when it can)."""
+    if torch.version.cuda is None:
+        return "this torch build has no CUDA support"
+    if rasterizer_build.find_cuda_home() is None:
+        return "no CUDA toolkit (nvcc) found"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def cuda_extension():
+    """The compiled CUDA extension (minutes on first use, then cached); skips without a toolchain."""
+    reason = cuda_toolchain_missing()
+    if reason:
+        pytest.skip(reason)
+    return rasterizer_build.load_cuda_extension()
 
 
 def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_rasterizer import random_scene
+from test_rasterizer_cuda import needs_gpu
 
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
@@ -800,37 +801,9 @@ def test_frame_stream_surfaces_frame_errors(stream_bake, verify):
 
 
 # ------------------------------------------------------------------------------------- 6. CUDA
-def _cuda_toolchain_missing() -> str:
-    if torch.version.cuda is None:
-        return "this torch build has no CUDA support"
-    if rbuild.find_cuda_home() is None:
-        return "no CUDA toolkit (nvcc) found"
-    return ""
+# The extension build itself (now with render_baked) is tested in test_rasterizer_cuda.py.
 
 
-needs_toolchain = pytest.mark.skipif(
-    bool(_cuda_toolchain_missing()),
-    reason=_cuda_toolchain_missing() or "toolchain present",
-)
-needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
-
-@pytest.fixture(scope="module")
-def cuda_extension():
-    reason = _cuda_toolchain_missing()
-    if reason:
-        pytest.skip(reason)
-    return rbuild.load_cuda_extension()  # minutes on first use, then cached
-
-
-@pytest.mark.slow
-@needs_toolchain
-def test_cuda_extension_builds_with_the_fused_renderer(cuda_extension):
-    assert hasattr(cuda_extension, "peel_points")
-    assert hasattr(cuda_extension, "render_baked")
-
-
-@pytest.mark.gpu
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=["f16", "f32"])
 @pytest.mark.parametrize("case", FUSED_CASES, ids=[f"seed{c[0]}" for c in FUSED_CASES])

@@ -5,37 +5,23 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import cuda_toolchain_missing
 from test_rasterizer import kink_free_indices, random_scene, tiny_scene
 
 from fourk4d_ns.rasterizer import ExtensionBuildError, composite, peel_points
 from fourk4d_ns.rasterizer import build as rbuild
 
 
-def _cuda_toolchain_missing() -> str:
-    if torch.version.cuda is None:
-        return "this torch build has no CUDA support"
-    if rbuild.find_cuda_home() is None:
-        return "no CUDA toolkit (nvcc) found"
-    return ""
-
-
-needs_toolchain = pytest.mark.skipif(bool(_cuda_toolchain_missing()),
-                                     reason=_cuda_toolchain_missing() or "toolchain present")
+needs_toolchain = pytest.mark.skipif(bool(cuda_toolchain_missing()),
+                                     reason=cuda_toolchain_missing() or "toolchain present")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
-
-@pytest.fixture(scope="module")
-def cuda_extension():
-    reason = _cuda_toolchain_missing()
-    if reason:
-        pytest.skip(reason)
-    return rbuild.load_cuda_extension()  # minutes on first use, then cached
 
 
 @pytest.mark.slow
 @needs_toolchain
 def test_cuda_extension_builds(cuda_extension):
     assert hasattr(cuda_extension, "peel_points")
+    assert hasattr(cuda_extension, "render_baked")
 
 
 @pytest.mark.gpu
