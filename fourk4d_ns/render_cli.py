@@ -93,14 +93,11 @@ def orbit_views(manifest: BakeManifest, count: int, turns: float, height: int, w
 
 def fixed_views(manifest: BakeManifest, camera: Optional[str], height: Optional[int]) -> list[View]:
     """A capture camera (default: the first held-out one) at every frame, scaled to ``height``."""
-    names = [c.name for c in manifest.cameras]
     if camera is None:
         held_out = [c for c in manifest.cameras if not c.baked]
         chosen = held_out[0] if held_out else manifest.cameras[0]
-    elif camera in names:
-        chosen = manifest.cameras[names.index(camera)]
     else:
-        raise ValueError(f"no camera {camera!r} in the bake; cameras: {', '.join(names)}")
+        chosen = manifest.camera_named(camera)
     scale = 1.0 if height is None else height / chosen.height
     K = np.array(chosen.K) * np.array([[scale], [scale], [1.0]])
     h, w = round(chosen.height * scale), round(chosen.width * scale)

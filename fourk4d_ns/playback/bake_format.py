@@ -128,6 +128,14 @@ class BakeManifest:
         """The cameras whose colours are in ``ibr``, in that order."""
         return [c for c in self.cameras if c.baked]
 
+    def camera_named(self, name: str) -> BakedCamera:
+        """The camera called ``name`` (held-out ones included); ValueError listing the names otherwise."""
+        for camera in self.cameras:
+            if camera.name == name:
+                return camera
+        names = ", ".join(c.name for c in self.cameras)
+        raise ValueError(f"no camera named {name!r} in the bake; cameras: {names}")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 

@@ -22,6 +22,21 @@ from .fused import MAX_SOURCES, render_baked_points
 Tensor = torch.Tensor
 
 
+def baked_camera_centers(manifest: BakeManifest) -> Tensor:
+    """[C, 3] centres of the baked cameras, in the order of ``ibr``."""
+    baked = manifest.baked_cameras()
+    R = torch.tensor([c.R for c in baked], dtype=torch.float32)
+    T = torch.tensor([c.T for c in baked], dtype=torch.float32)
+    return camera_center(R, T)
+
+
+def nearest_baked_cameras(manifest: BakeManifest, centers: Tensor, center: Tensor,
+                          count: int | None = None) -> Tensor:
+    """The ``count`` baked cameras (of ``centers``) nearest to ``center``; default: the bake's num_sources."""
+    count = manifest.num_sources if count is None else int(count)
+    return nearest_sources(center.cpu(), centers, max(1, min(count, MAX_SOURCES)))
+
+
 class BakedRenderer:
     """Renders any camera at any frame of a bake folder."""
 
@@ -32,10 +47,7 @@ class BakedRenderer:
         self.device = torch.device(device)
         self.backend = backend
         self.stream = FrameStream(self.folder, self.device, cache_frames, prefetch, verify, self.manifest)
-        baked = self.manifest.baked_cameras()
-        R = torch.tensor([c.R for c in baked], dtype=torch.float32)
-        T = torch.tensor([c.T for c in baked], dtype=torch.float32)
-        self.centers = camera_center(R, T)
+        self.centers = baked_camera_centers(self.manifest)
         """[C, 3] centres of the baked cameras (the order of ``ibr``)."""
 
     @property
@@ -44,9 +56,7 @@ class BakedRenderer:
 
     def sources_for(self, center: Tensor, count: int | None = None) -> Tensor:
         """The ``count`` baked cameras nearest to ``center`` (default: the bake's num_sources)."""
-        count = self.manifest.num_sources if count is None else int(count)
-        count = max(1, min(count, MAX_SOURCES))
-        return nearest_sources(center.cpu(), self.centers, count)
+        return nearest_baked_cameras(self.manifest, self.centers, center, count)
 
     def render(self, frame: int, K: Tensor, R: Tensor, T: Tensor, height: int, width: int,
                num_sources: int | None = None, background: Tensor | None = None,

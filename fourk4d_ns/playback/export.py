@@ -25,11 +25,11 @@ from plyfile import PlyData, PlyElement
 
 from dataparsers.atomic import atomic_path
 from fourk4d_ns.core.heads import SH_C0, directions, sh_basis
-from fourk4d_ns.core.ibr import nearest_sources
 from fourk4d_ns.core.point_model import camera_center
 
 from .bake_format import BakedCamera, BakedFrame, BakeManifest
-from .fused import MAX_SOURCES, baked_colours
+from .baked_renderer import baked_camera_centers, nearest_baked_cameras
+from .fused import baked_colours
 
 Tensor = torch.Tensor
 
@@ -161,13 +161,7 @@ def export_gaussian_ply(
 
 def find_camera(manifest: BakeManifest, name: str | None) -> BakedCamera:
     """The camera called ``name`` (held-out ones included); None: the first baked camera."""
-    if name is None:
-        return manifest.baked_cameras()[0]
-    for camera in manifest.cameras:
-        if camera.name == name:
-            return camera
-    names = ", ".join(c.name for c in manifest.cameras)
-    raise ValueError(f"no camera named {name!r} in the bake; cameras: {names}")
+    return manifest.baked_cameras()[0] if name is None else manifest.camera_named(name)
 
 
 def view_colours(
@@ -175,17 +169,11 @@ def view_colours(
 ) -> tuple[Tensor, Tensor]:
     """The colours [N, 3] of the points seen from ``camera`` (its S nearest baked cameras
     blended, as the baked renderer does) and the camera's centre [3]."""
-    baked = manifest.baked_cameras()
-    centers = camera_center(
-        torch.tensor([c.R for c in baked], dtype=torch.float32),
-        torch.tensor([c.T for c in baked], dtype=torch.float32),
-    )
     center = camera_center(
         torch.tensor(camera.R, dtype=torch.float32),
         torch.tensor(camera.T, dtype=torch.float32),
     )
-    count = max(1, min(manifest.num_sources, MAX_SOURCES))
-    sources = nearest_sources(center, centers, count)
+    sources = nearest_baked_cameras(manifest, baked_camera_centers(manifest), center)
     colours = baked_colours(
         frame.xyz, frame.sh, frame.ibr, sources, center, manifest.sh_weight
     )
