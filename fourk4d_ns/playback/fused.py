@@ -20,6 +20,7 @@ import torch
 
 from fourk4d_ns.core.heads import directions, view_dependent_colour
 from fourk4d_ns.core.ibr import blend_colours
+from fourk4d_ns.core.point_model import camera_center
 from fourk4d_ns.rasterizer import DEFAULT_NEAR, Composited, build, composite, peel_points
 
 Tensor = torch.Tensor
@@ -45,7 +46,7 @@ def baked_colours(xyz: Tensor, sh: Tensor, ibr: Tensor, sources: Sequence[int] |
 
 def _render_reference(xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers,
                       near, sh_weight, peel_backend):
-    center = -(R.transpose(0, 1) @ T)
+    center = camera_center(R, T)
     colours = baked_colours(xyz, sh, ibr, sources, center, sh_weight)
     xyz, radius, density = xyz.float(), radius.float(), density.float()
     peel = peel_points(xyz, radius, K, R, T, height, width, layers, backend=peel_backend, near=near)
