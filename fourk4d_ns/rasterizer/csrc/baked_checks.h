@@ -4,18 +4,21 @@
 #include <torch/extension.h>
 
 #include "blend_common.h"
+#include "host_camera.h"
 
 namespace fourk4d {
 
 // Checks the baked per-point tensors (one dtype, float32 or float16, on `device`) and the camera,
 // and returns the number of points. Shapes: xyz [N,3], radius [N], density [N], sh [N,3,16],
 // ibr [C,N,4], sources int32 [S] on the CPU with 0 <= s < C, K/R/T float32 [3,3]/[3,3]/[3] and
-// background float32 [3] (anywhere).
+// background [3] (anywhere), and the image sizes (check_render_sizes).
 inline int64_t check_baked_inputs(const at::Tensor& xyz, const at::Tensor& radius,
                                   const at::Tensor& density, const at::Tensor& sh,
                                   const at::Tensor& ibr, const at::Tensor& sources,
                                   const at::Tensor& K, const at::Tensor& R, const at::Tensor& T,
-                                  const at::Tensor& background, at::DeviceType device) {
+                                  const at::Tensor& background, int64_t height, int64_t width,
+                                  int64_t layers, double near, at::DeviceType device) {
+  check_render_sizes(height, width, layers, near);
   TORCH_CHECK(xyz.dim() == 2 && xyz.size(1) == 3, "xyz must be [N, 3]");
   const int64_t n = xyz.size(0);
   TORCH_CHECK(n < (int64_t{1} << 31), "at most 2^31 - 1 points are supported");
@@ -43,20 +46,6 @@ inline int64_t check_baked_inputs(const at::Tensor& xyz, const at::Tensor& radiu
   TORCH_CHECK(K.numel() == 9 && R.numel() == 9 && T.numel() == 3, "K, R must be 3x3 and T 3");
   TORCH_CHECK(background.numel() == 3, "background must have 3 values");
   return n;
-}
-
-// K, R, T and background as float32 CPU tensors (the kernels read them on the host).
-inline std::vector<at::Tensor> host_camera(const at::Tensor& K, const at::Tensor& R,
-                                           const at::Tensor& T, const at::Tensor& background) {
-  std::vector<at::Tensor> out;
-  for (const at::Tensor* t : {&K, &R, &T, &background})
-    out.push_back(t->to(at::kCPU, at::kFloat).contiguous());
-  return out;
-}
-
-// Camera centre C = -R^T T of a row-major R.
-inline void camera_centre(const float* r, const float* t, float* c) {
-  for (int j = 0; j < 3; ++j) c[j] = -(r[0 + j] * t[0] + r[3 + j] * t[1] + r[6 + j] * t[2]);
 }
 
 }  // namespace fourk4d

@@ -37,8 +37,7 @@ std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor&
   fourk4d::check_cpu_float(K, "K", 9);
   fourk4d::check_cpu_float(R, "R", 9);
   fourk4d::check_cpu_float(T, "T", 3);
-  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
-  TORCH_CHECK(near > 0.0, "near must be positive");
+  fourk4d::check_render_sizes(height, width, layers, near);
 
   const int L = static_cast<int>(layers);
   const float near_f = static_cast<float>(near);

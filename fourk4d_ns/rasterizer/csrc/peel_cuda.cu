@@ -32,14 +32,8 @@ __global__ void project_kernel(int n, const float* __restrict__ xyz,
                                int4* __restrict__ tile_rects, int64_t* __restrict__ touched) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  ProjectedDisc d{0.0f, 0.0f, 0.0f, 0.0f};
-  int4 tiles = make_int4(0, 0, -1, -1);
-  int64_t count = 0;
-  if (fourk4d::project_disc(cam, xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2], radius[i], near, d))
-    count = fourk4d::tile_span(d, width, height, tiles);
-  discs[i] = make_float4(d.u, d.v, d.depth, d.rho);
-  tile_rects[i] = tiles;
-  touched[i] = count;
+  fourk4d::bin_point(cam, xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2], radius[i], near, width,
+                     height, i, discs, tile_rects, touched);
 }
 
 __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
@@ -100,12 +94,11 @@ std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor
   TORCH_CHECK(n < (int64_t{1} << 31), "at most 2^31 - 1 points are supported");
   check_input(radius, "radius", n);
   TORCH_CHECK(K.numel() == 9 && R.numel() == 9 && T.numel() == 3, "K, R must be 3x3 and T 3");
-  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
-  TORCH_CHECK(near > 0.0, "near must be positive");
+  fourk4d::check_render_sizes(height, width, layers, near);
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  const PinholeCamera cam = fourk4d::host_pinhole(K, R, T);
+  const PinholeCamera cam = fourk4d::make_camera(K, R, T);
 
   const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
   const int tiles_x = (W + kTileSize - 1) / kTileSize;

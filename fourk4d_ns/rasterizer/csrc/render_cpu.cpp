@@ -26,7 +26,7 @@ std::vector<BlendEntry>& entry_buffer() {
 template <typename scalar_t>
 void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& density,
             const at::Tensor& sh, const at::Tensor& ibr, const at::Tensor& sources,
-            const fourk4d::PinholeCamera& cam, const float* center, const float* background,
+            const fourk4d::PinholeCamera& cam, const float* background,
             float near, float sh_weight, int layers, at::Tensor& rgb, at::Tensor& acc,
             at::Tensor& depth) {
   const int64_t n = xyz.size(0);
@@ -38,6 +38,8 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   const int32_t* src = sources.data_ptr<int32_t>();
   const int num_sources = static_cast<int>(sources.numel());
   const fourk4d::TileGrid grid(static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)));
+  float center[3];
+  fourk4d::camera_centre(cam, center);
 
   auto disc_of = [&](int64_t i, ProjectedDisc& d) {
     return fourk4d::project_disc(cam, static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
@@ -94,27 +96,18 @@ std::vector<at::Tensor> render_baked_cpu(const at::Tensor& xyz, const at::Tensor
                                          const at::Tensor& T, const at::Tensor& background,
                                          int64_t height, int64_t width, int64_t layers,
                                          double near, double sh_weight) {
-  fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T, background,
-                              at::kCPU);
-  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
-  TORCH_CHECK(near > 0.0, "near must be positive");
-  const auto host = fourk4d::host_camera(K, R, T, background);
-  const fourk4d::PinholeCamera cam = fourk4d::make_camera(host[0], host[1], host[2]);
-  float center[3];
-  fourk4d::camera_centre(host[1].data_ptr<float>(), host[2].data_ptr<float>(), center);
+  fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T, background, height,
+                              width, layers, near, at::kCPU);
+  const fourk4d::PinholeCamera cam = fourk4d::make_camera(K, R, T);
+  const auto bg = background.to(at::kCPU, at::kFloat).contiguous();
   const auto f32 = xyz.options().dtype(at::kFloat);
   auto rgb = at::empty({height, width, 3}, f32);
   auto acc = at::empty({height, width, 1}, f32);
   auto depth = at::empty({height, width, 1}, f32);
-  const float* bg = host[3].data_ptr<float>();
-  if (xyz.scalar_type() == at::kHalf) {
-    render<at::Half>(xyz, radius, density, sh, ibr, sources, cam, center, bg,
+  AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cpu", [&] {
+    render<scalar_t>(xyz, radius, density, sh, ibr, sources, cam, bg.data_ptr<float>(),
                      static_cast<float>(near), static_cast<float>(sh_weight),
                      static_cast<int>(layers), rgb, acc, depth);
-  } else {
-    render<float>(xyz, radius, density, sh, ibr, sources, cam, center, bg,
-                  static_cast<float>(near), static_cast<float>(sh_weight),
-                  static_cast<int>(layers), rgb, acc, depth);
-  }
+  });
   return {rgb, acc, depth};
 }

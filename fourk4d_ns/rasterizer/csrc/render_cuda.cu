@@ -44,20 +44,14 @@ __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
   if (i >= n) return;
   const float x = static_cast<float>(xyz[3 * i]), y = static_cast<float>(xyz[3 * i + 1]),
               z = static_cast<float>(xyz[3 * i + 2]);
-  ProjectedDisc d{0.0f, 0.0f, 0.0f, 0.0f};
-  int4 tiles = make_int4(0, 0, -1, -1);
-  int64_t count = 0;
-  if (fourk4d::project_disc(cam, x, y, z, static_cast<float>(radius[i]), near, d))
-    count = fourk4d::tile_span(d, width, height, tiles);
+  const int64_t count = fourk4d::bin_point(cam, x, y, z, static_cast<float>(radius[i]), near,
+                                           width, height, i, discs, tile_rects, touched);
   float rgb[3] = {0.0f, 0.0f, 0.0f};
   if (count > 0)
     fourk4d::baked_point_colour(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
                                 view.sources, view.num_sources, x, y, z, view.center,
                                 view.sh_weight, rgb);
-  discs[i] = make_float4(d.u, d.v, d.depth, d.rho);
   colours[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
-  tile_rects[i] = tiles;
-  touched[i] = count;
 }
 
 __global__ void blend_kernel(int width, int height, int layers, int tiles_x, float3 background,
@@ -116,20 +110,19 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
                                           int64_t height, int64_t width, int64_t layers,
                                           double near, double sh_weight) {
   const int64_t n = fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T,
-                                                background, at::kCUDA);
-  TORCH_CHECK(height > 0 && width > 0 && layers > 0, "height, width and layers must be positive");
-  TORCH_CHECK(near > 0.0, "near must be positive");
+                                                background, height, width, layers, near,
+                                                at::kCUDA);
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  const auto host = fourk4d::host_camera(K, R, T, background);
-  const PinholeCamera cam = fourk4d::host_pinhole(host[0], host[1], host[2]);
+  const PinholeCamera cam = fourk4d::make_camera(K, R, T);
   BlendView view;
-  fourk4d::camera_centre(host[1].data_ptr<float>(), host[2].data_ptr<float>(), view.center);
+  fourk4d::camera_centre(cam, view.center);
   view.sh_weight = static_cast<float>(sh_weight);
   view.num_sources = static_cast<int>(sources.numel());
   for (int s = 0; s < view.num_sources; ++s) view.sources[s] = sources.data_ptr<int32_t>()[s];
-  const float* bg = host[3].data_ptr<float>();
+  const auto host_bg = background.to(at::kCPU, at::kFloat).contiguous();
+  const float* bg = host_bg.data_ptr<float>();
 
   const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
   const int tiles_x = (W + kTileSize - 1) / kTileSize;

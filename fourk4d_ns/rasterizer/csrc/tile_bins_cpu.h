@@ -21,23 +21,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "peel_common.h"
+#include "host_camera.h"
 
 namespace fourk4d {
-
-inline PinholeCamera make_camera(const at::Tensor& K, const at::Tensor& R, const at::Tensor& T) {
-  const float* k = K.data_ptr<float>();
-  const float* r = R.data_ptr<float>();
-  const float* t = T.data_ptr<float>();
-  PinholeCamera cam;
-  cam.fx = k[0];
-  cam.cx = k[2];
-  cam.fy = k[4];
-  cam.cy = k[5];
-  for (int i = 0; i < 9; ++i) cam.r[i] = r[i];
-  for (int i = 0; i < 3; ++i) cam.t[i] = t[i];
-  return cam;
-}
 
 inline void check_cpu_float(const at::Tensor& t, const char* name, int64_t numel) {
   TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");

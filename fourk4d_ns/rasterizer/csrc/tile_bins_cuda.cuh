@@ -1,7 +1,7 @@
 // Screen-tile binning of projected discs for the CUDA backends (index pass and fused renderer).
 //
-// After a per-point kernel has projected every point (float4 disc u, v, depth, rho), recorded the
-// tiles its pixel rectangle touches (`tile_span`) and counted them, `sort_tile_pairs` emits one
+// After a per-point kernel has projected every point (`bin_point`: float4 disc u, v, depth, rho,
+// the tiles its pixel rectangle touches and their count), `sort_tile_pairs` emits one
 // (tile, point) pair per touched tile with the key (tile << 32 | depth bits) and sorts the pairs
 // stably, so each tile's points come out near to far, ties in depth by point index. The raster
 // kernels then walk each tile's range of the sorted point ids.
@@ -11,7 +11,7 @@
 
 #include <c10/cuda/CUDAStream.h>
 
-#include "peel_common.h"
+#include "host_camera.h"
 
 namespace fourk4d {
 
@@ -27,6 +27,23 @@ __device__ __forceinline__ int64_t tile_span(const ProjectedDisc& d, int width, 
   return static_cast<int64_t>(tiles.z - tiles.x + 1) * (tiles.w - tiles.y + 1);
 }
 
+// Projects point i and records its disc, the tiles it touches and their number (returned; 0 when
+// the point is not drawn): the per-point step of every CUDA backend.
+__device__ __forceinline__ int64_t bin_point(const PinholeCamera& cam, float x, float y, float z,
+                                             float radius, float near, int width, int height,
+                                             int i, float4* __restrict__ discs,
+                                             int4* __restrict__ tile_rects,
+                                             int64_t* __restrict__ touched) {
+  ProjectedDisc d{0.0f, 0.0f, 0.0f, 0.0f};
+  int4 tiles = make_int4(0, 0, -1, -1);
+  int64_t count = 0;
+  if (project_disc(cam, x, y, z, radius, near, d)) count = tile_span(d, width, height, tiles);
+  discs[i] = make_float4(d.u, d.v, d.depth, d.rho);
+  tile_rects[i] = tiles;
+  touched[i] = count;
+  return count;
+}
+
 // Sorted (tile, point) pairs: point ids near to far within each tile, and each tile's [start, end)
 // range into them ([tiles, 2] int32). `empty` when no point touches any tile.
 struct TilePairs {
@@ -39,20 +56,5 @@ struct TilePairs {
 // (defined in tile_bins_cuda.cu).
 TilePairs sort_tile_pairs(const at::Tensor& discs, const at::Tensor& tile_rects,
                           const at::Tensor& touched, int tiles_x, int tiles_y, cudaStream_t stream);
-
-// Host copy of a camera.
-inline PinholeCamera host_pinhole(const at::Tensor& K, const at::Tensor& R, const at::Tensor& T) {
-  const auto k = K.to(at::kCPU, at::kFloat).contiguous();
-  const auto r = R.to(at::kCPU, at::kFloat).contiguous();
-  const auto t = T.to(at::kCPU, at::kFloat).contiguous();
-  PinholeCamera cam;
-  cam.fx = k.data_ptr<float>()[0];
-  cam.cx = k.data_ptr<float>()[2];
-  cam.fy = k.data_ptr<float>()[4];
-  cam.cy = k.data_ptr<float>()[5];
-  for (int i = 0; i < 9; ++i) cam.r[i] = r.data_ptr<float>()[i];
-  for (int i = 0; i < 3; ++i) cam.t[i] = t.data_ptr<float>()[i];
-  return cam;
-}
 
 }  // namespace fourk4d
