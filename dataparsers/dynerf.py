@@ -9,7 +9,7 @@ The common protocol is followed: ``cam00`` is held out ("val" and "test"), the o
 the full frame is used (no masks). If the videos differ in length, every camera's first N frames
 are used (N = the shortest video's length) with a warning.
 
-Coordinates: the LLFF world's orientation is kept; it is translated so that the mean camera centre
+Coordinates: the LLFF world's orientation is kept; it is translated so that the mean camera center
 is the origin and scaled so that the nearest bound lies at depth 4/3 (NeRF's LLFF loader does the
 same with ``bd_factor=0.75``), unless ``scene_scale`` is given. Near/far (scaled) are in the metadata.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Tuple, Type
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,13 +29,13 @@ from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
 from nerfstudio.data.scene_box import SceneBox
 
-from dataparsers.easymocap import frame_times
 from dataparsers.easymocap_layout import FRAMES_FOLDER, select_indices
-from dataparsers.errors import CaptureError
 from dataparsers.llff_poses import LLFFCameras, read_poses_bounds
 from dataparsers.splits import cameras_of_split, split_camera_indices
 from dataparsers.video_cache import DecodedVideos, common_frame_count, decode_videos
 from dataparsers.video_frames import list_videos
+from fourk4d_ns.core.timeline import frame_time
+from fourk4d_ns.io.errors import CaptureError
 
 POSES_FILE = "poses_bounds.npy"
 NEAR_BOUND_DEPTH = 4.0 / 3.0
@@ -47,23 +47,23 @@ class DyNeRFDataParserConfig(DataParserConfig):
     """Reads a Neural 3D Video (DyNeRF) scene: ``cam*.mp4`` and ``poses_bounds.npy``. Videos of different
     lengths: the first N frames of every camera are used, N being the shortest video's length, with a warning."""
 
-    _target: Type = field(default_factory=lambda: DyNeRFDataParser)
+    _target: type = field(default_factory=lambda: DyNeRFDataParser)
     data: Path = Path("data/dynerf/coffee_martini")
     """Scene folder (cam00.mp4 ... and poses_bounds.npy)."""
     downscale_factor: float = 2.0
     """Shrink the decoded frames by this factor (area interpolation); 2 gives the usual 1352x1014 from 2704x2028."""
     frame_start: int = 0
     """First frame index."""
-    frame_stop: Optional[int] = None
+    frame_stop: int | None = None
     """Frame index to stop before; None: all (DyNeRF videos have 300 frames)."""
     frame_step: int = 1
     """Take every this-many-th frame."""
-    eval_cameras: Tuple[str, ...] = ("cam00",)
-    """Held-out cameras (val and test split); the common protocol holds out cam00. Empty: none (val/test reuse train)."""
+    eval_cameras: tuple[str, ...] = ("cam00",)
+    """Held-out cameras (val and test split); the protocol holds out cam00. Empty: none (val, test reuse train)."""
     center_cameras: bool = True
-    """Translate the world so that the mean camera centre is the origin."""
-    scene_scale: Optional[float] = None
-    """Multiply world coordinates and bounds by this; None: put the nearest bound at depth 4/3 (LLFF's bd_factor 0.75)."""
+    """Translate the world so that the mean camera center is the origin."""
+    scene_scale: float | None = None
+    """Multiply world coordinates and bounds by this; None: the nearest bound at depth 4/3 (LLFF's bd_factor 0.75)."""
     frame_format: Literal["jpg", "png"] = "jpg"
     """Format of the decoded frames: jpg (quality 95, smaller) or png (lossless)."""
 
@@ -75,7 +75,7 @@ class DyNeRFScene:
     names: list[str]
     """Camera names (video stems, sorted)."""
     cameras: LLFFCameras
-    """Cameras after centring and scaling (``camera_to_world`` OpenGL; ``near_far`` scaled)."""
+    """Cameras after centering and scaling (``camera_to_world`` OpenGL; ``near_far`` scaled)."""
     frames: DecodedVideos
     """Where each camera's frames were decoded."""
     num_frames: int
@@ -103,23 +103,35 @@ def read_dynerf_scene(config: DyNeRFDataParserConfig, progress: bool = True) -> 
     cameras = read_poses_bounds(scene / POSES_FILE)
     if len(cameras) != len(videos):
         raise CaptureError(
-            scene / POSES_FILE, f"has {len(cameras)} cameras but the scene has {len(videos)} videos ({', '.join(videos)})"
+            scene / POSES_FILE,
+            f"has {len(cameras)} cameras but the scene has {len(videos)} videos ({', '.join(videos)})",
         )
     if config.downscale_factor <= 0 or (config.scene_scale is not None and config.scene_scale <= 0):
         given = f"downscale factor {config.downscale_factor}, scene scale {config.scene_scale}"
         raise CaptureError(scene, f"the downscale factor and scene scale must be positive ({given})")
-    decoded = decode_videos(videos, scene / frames_folder(config.downscale_factor) / "images", "image",
-                            config.frame_format, config.downscale_factor, progress)
+    decoded = decode_videos(
+        videos,
+        scene / frames_folder(config.downscale_factor) / "images",
+        "image",
+        config.frame_format,
+        config.downscale_factor,
+        progress,
+    )
     for i, (name, info) in enumerate(decoded.videos.items()):
         pose_aspect, video_aspect = cameras.width[i] / cameras.height[i], info.width / info.height
         if abs(pose_aspect / video_aspect - 1) > 0.01:
-            raise CaptureError(info.path, f"is {info.width}x{info.height} but {POSES_FILE} gives {name} "
-                                          f"{cameras.width[i]:g}x{cameras.height[i]:g} (another aspect ratio)")
+            raise CaptureError(
+                info.path,
+                f"is {info.width}x{info.height} but {POSES_FILE} gives {name} "
+                f"{cameras.width[i]:g}x{cameras.height[i]:g} (another aspect ratio)",
+            )
 
-    centres = cameras.camera_to_world[:, :, 3]
-    offset = -centres.mean(axis=0) if config.center_cameras else np.zeros(3)
-    scale = config.scene_scale if config.scene_scale is not None else NEAR_BOUND_DEPTH / float(cameras.near_far[:, 0].min())
-    cameras.camera_to_world[:, :, 3] = (centres + offset) * scale
+    centers = cameras.camera_to_world[:, :, 3]
+    offset = -centers.mean(axis=0) if config.center_cameras else np.zeros(3)
+    scale = (
+        config.scene_scale if config.scene_scale is not None else NEAR_BOUND_DEPTH / float(cameras.near_far[:, 0].min())
+    )
+    cameras.camera_to_world[:, :, 3] = (centers + offset) * scale
     cameras.near_far = cameras.near_far * scale
     return DyNeRFScene(list(videos), cameras, decoded, common_frame_count([decoded]), offset, scale)
 
@@ -150,7 +162,7 @@ class DyNeRFDataParser(DataParser):
     def __init__(self, config: DyNeRFDataParserConfig):
         super().__init__(config=config)
         self.includes_time = True
-        self._scene: Optional[DyNeRFScene] = None
+        self._scene: DyNeRFScene | None = None
 
     def scene(self) -> DyNeRFScene:
         """The scene's cameras and decoded frames (read once)."""
@@ -163,7 +175,9 @@ class DyNeRFDataParser(DataParser):
         names = self.scene().names
         unknown = [c for c in self.config.eval_cameras if c not in names]
         if unknown:
-            raise CaptureError(self.config.data, f"evaluation cameras {unknown} are not among the scene's cameras {names}")
+            raise CaptureError(
+                self.config.data, f"evaluation cameras {unknown} are not among the scene's cameras {names}"
+            )
         return split_camera_indices(names, self.config.eval_cameras, self.config.data)
 
     def _generate_dataparser_outputs(self, split: str = "train", **kwargs) -> DataparserOutputs:
@@ -172,7 +186,9 @@ class DyNeRFDataParser(DataParser):
         chosen = cameras_of_split(split, train, evaluation, self.config.data)
 
         c = self.config
-        frame_indices = select_indices(scene.num_frames, None, c.frame_start, c.frame_stop, c.frame_step, "frame", c.data)
+        frame_indices = select_indices(
+            scene.num_frames, None, c.frame_start, c.frame_stop, c.frame_step, "frame", c.data
+        )
         pairs = [(f, cam) for f in range(len(frame_indices)) for cam in chosen]  # frame by frame
         all_cameras = to_nerfstudio_cameras(scene, list(range(len(scene.names))), [0] * len(scene.names), 1)
         lower, upper = frustum_bounds(all_cameras, scene.cameras.near_far)
@@ -197,9 +213,11 @@ class DyNeRFDataParser(DataParser):
         )
 
 
-def to_nerfstudio_cameras(scene: DyNeRFScene, camera_indices: list[int], frame_indices: list[int], num_frames: int) -> Cameras:
+def to_nerfstudio_cameras(
+    scene: DyNeRFScene, camera_indices: list[int], frame_indices: list[int], num_frames: int
+) -> Cameras:
     """One nerfstudio camera per (camera, frame) pair: focal scaled from the pose resolution to the
-    decoded frames, principal point at the image centre, time from the frame position."""
+    decoded frames, principal point at the image center, time from the frame position."""
     idx = np.asarray(camera_indices, dtype=np.int64)
     sizes = np.array([scene.frames.frame_sizes[scene.names[i]] for i in idx], dtype=np.float64)  # (height, width)
     llff = scene.cameras
@@ -217,6 +235,6 @@ def to_nerfstudio_cameras(scene: DyNeRFScene, camera_indices: list[int], frame_i
         width=torch.as_tensor(sizes[:, 1], dtype=torch.long).reshape(-1, 1),
         height=torch.as_tensor(sizes[:, 0], dtype=torch.long).reshape(-1, 1),
         camera_type=CameraType.PERSPECTIVE,
-        times=frame_times(frames, num_frames),
+        times=frame_time(frames.float(), num_frames),
         metadata={"camera_index": torch.as_tensor(idx).reshape(-1, 1), "frame_index": frames},
     )

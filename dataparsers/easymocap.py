@@ -2,7 +2,7 @@
 
 One nerfstudio camera per (camera, frame) image, ordered frame by frame. Training cameras form the
 "train" split; held-out cameras form "val" and "test" (the same images). Coordinates are kept in
-the capture's own world frame and units (no re-centring or scaling), so carved hulls, bounds and
+the capture's own world frame and units (no re-centering or scaling), so carved hulls, bounds and
 camera files all agree.
 
 A capture stored as videos (``videos*/<cam>.mp4``, masks in ``videos_masks*/`` or ``masks/``) is
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Tuple, Type
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,10 +26,14 @@ from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
 from nerfstudio.data.scene_box import SceneBox
 
-from dataparsers.easymocap_cameras import CameraRig, viewing_bounds
-from dataparsers.easymocap_layout import CaptureLayout, eval_camera_names, read_carved_bounds, read_layout
-from dataparsers.easymocap_resize import prepare_files, scaled_size
+from dataparsers.easymocap_cameras import CameraRig
+from dataparsers.easymocap_layout import CaptureLayout, eval_camera_names, read_layout
+from dataparsers.easymocap_resize import prepare_files
 from dataparsers.splits import cameras_of_split, split_camera_indices
+from fourk4d_ns.carving.capture import read_carved_bounds
+from fourk4d_ns.core.camera import opencv_to_opengl, scale_intrinsics
+from fourk4d_ns.core.timeline import frame_time
+from fourk4d_ns.io.images import scaled_size
 
 
 @dataclass
@@ -38,32 +42,32 @@ class EasyMocapDataParserConfig(DataParserConfig):
     of an EasyMocap capture. Videos of different lengths: the first N frames of every camera are used,
     N being the shortest video's length, with a warning."""
 
-    _target: Type = field(default_factory=lambda: EasyMocapDataParser)
+    _target: type = field(default_factory=lambda: EasyMocapDataParser)
     data: Path = Path("data/demo")
     """Capture folder."""
-    images_dir: Optional[str] = None
+    images_dir: str | None = None
     """Image folder (or folder of per-camera videos) name; None: images/, images_calib/, else videos/, videos*/."""
-    masks_dir: Optional[str] = None
-    """Mask folder (or video folder) name; None: masks/, mask/, msk/, else videos_masks*/ (the capture may have none)."""
+    masks_dir: str | None = None
+    """Mask folder (or video folder) name; None: masks/, mask/, msk/, else videos_masks*/ (or none at all)."""
     frame_format: Literal["jpg", "png"] = "jpg"
     """Format of frames decoded from videos into <data>/fourk4d/frames/: jpg (quality 95, smaller) or png (lossless)."""
-    cameras: Optional[Tuple[str, ...]] = None
+    cameras: tuple[str, ...] | None = None
     """Explicit camera names to use; None: camera_start/stop/step over the sorted names."""
     camera_start: int = 0
     """First camera index (sorted names)."""
-    camera_stop: Optional[int] = None
+    camera_stop: int | None = None
     """Camera index to stop before; None: all."""
     camera_step: int = 1
     """Take every this-many-th camera."""
-    frames: Optional[Tuple[int, ...]] = None
+    frames: tuple[int, ...] | None = None
     """Explicit frame indices (positions in the sorted frame list); None: frame_start/stop/step."""
     frame_start: int = 0
     """First frame index."""
-    frame_stop: Optional[int] = None
+    frame_stop: int | None = None
     """Frame index to stop before; None: all."""
     frame_step: int = 1
     """Take every this-many-th frame."""
-    eval_cameras: Optional[Tuple[str, ...]] = None
+    eval_cameras: tuple[str, ...] | None = None
     """Held-out cameras; None: the scene's split.json ("test_cameras"), else every eval_camera_interval-th camera."""
     eval_camera_interval: int = 8
     """Without a list or split.json, cameras 0, 8, 16, ... are held out (0: none, then val/test reuse train)."""
@@ -83,23 +87,30 @@ class EasyMocapDataParser(DataParser):
     def __init__(self, config: EasyMocapDataParserConfig):
         super().__init__(config=config)
         self.includes_time = True
-        self._layout: Optional[CaptureLayout] = None
+        self._layout: CaptureLayout | None = None
 
     def layout(self) -> CaptureLayout:
         """The capture's validated layout (read once)."""
         if self._layout is None:
             c = self.config
             self._layout = read_layout(
-                c.data, images_dir=c.images_dir, masks_dir=c.masks_dir, cameras=c.cameras,
+                c.data,
+                images_dir=c.images_dir,
+                masks_dir=c.masks_dir,
+                cameras=c.cameras,
                 camera_range=(c.camera_start, c.camera_stop, c.camera_step),
-                frames=c.frames, frame_range=(c.frame_start, c.frame_stop, c.frame_step), frame_format=c.frame_format,
+                frames=c.frames,
+                frame_range=(c.frame_start, c.frame_stop, c.frame_step),
+                frame_format=c.frame_format,
             )
         return self._layout
 
     def split_cameras(self) -> tuple[list[int], list[int]]:
         """Indices (into the selected cameras) of the training and the held-out cameras."""
         names = self.layout().camera_names
-        held_out = eval_camera_names(self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval)
+        held_out = eval_camera_names(
+            self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval
+        )
         return split_camera_indices(names, held_out, self.config.data)
 
     def scene_bounds(self) -> tuple[np.ndarray, str]:
@@ -107,7 +118,7 @@ class EasyMocapDataParser(DataParser):
         carved = read_carved_bounds(self.config.data)
         if carved is not None:
             return carved, "carved visual hull"
-        return viewing_bounds(self.layout().rig), "camera layout"
+        return self.layout().rig.viewing_bounds(), "camera layout"
 
     def _generate_dataparser_outputs(self, split: str = "train", **kwargs) -> DataparserOutputs:
         layout = self.layout()
@@ -117,7 +128,9 @@ class EasyMocapDataParser(DataParser):
         image_paths, mask_paths = prepare_files(layout, self.config.downscale_factor)
         num_frames = layout.num_frames
         pairs = [(f, c) for f in range(num_frames) for c in chosen]  # frame by frame
-        cameras = to_nerfstudio_cameras(layout.rig, self.config.downscale_factor, [c for _, c in pairs], [f for f, _ in pairs], num_frames)
+        cameras = to_nerfstudio_cameras(
+            layout.rig, self.config.downscale_factor, [c for _, c in pairs], [f for f, _ in pairs], num_frames
+        )
 
         lower, upper = self.scene_bounds()[0]
         margin = self.config.scene_box_margin * (upper - lower)
@@ -139,25 +152,18 @@ class EasyMocapDataParser(DataParser):
         )
 
 
-def frame_times(frame_indices: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Normalised times in [0,1] of frame positions (0 for a single frame)."""
-    return frame_indices.float() / max(num_frames - 1, 1)
-
-
-def to_nerfstudio_cameras(rig: CameraRig, downscale_factor: float, camera_indices: list[int], frame_indices: list[int], num_frames: int) -> Cameras:
+def to_nerfstudio_cameras(
+    rig: CameraRig, downscale_factor: float, camera_indices: list[int], frame_indices: list[int], num_frames: int
+) -> Cameras:
     """One nerfstudio camera per (camera, frame) pair: OpenCV world-to-camera to OpenGL camera-to-world,
     K scaled to the downscaled size, OpenCV distortion in nerfstudio's order, time from the frame."""
     idx = np.asarray(camera_indices, dtype=np.int64)
-    R, T = rig.R[idx], rig.T[idx]
-    c2w = np.concatenate([np.transpose(R, (0, 2, 1)), -np.einsum("cji,cj->ci", R, T)[:, :, None]], axis=2)
-    c2w[:, :, 1:3] *= -1  # OpenCV (y down, z forward) to OpenGL (y up, looking down -z)
-
+    c2w = opencv_to_opengl(rig.R[idx], rig.T[idx])
     sizes = np.array([scaled_size(int(rig.height[i]), int(rig.width[i]), downscale_factor) for i in idx])
-    scale_y, scale_x = sizes[:, 0] / rig.height[idx], sizes[:, 1] / rig.width[idx]
-    K = rig.K[idx]
-    distortion = torch.stack([
-        camera_utils.get_distortion_params(k1=d[0], k2=d[1], k3=d[4], p1=d[2], p2=d[3]) for d in rig.dist[idx]
-    ])
+    K = scale_intrinsics(rig.K[idx], sizes[:, 1] / rig.width[idx], sizes[:, 0] / rig.height[idx])
+    distortion = torch.stack(
+        [camera_utils.get_distortion_params(k1=d[0], k2=d[1], k3=d[4], p1=d[2], p2=d[3]) for d in rig.dist[idx]]
+    )
 
     def column(values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(values, dtype=torch.float32).reshape(-1, 1)
@@ -165,14 +171,14 @@ def to_nerfstudio_cameras(rig: CameraRig, downscale_factor: float, camera_indice
     frames = torch.as_tensor(frame_indices, dtype=torch.long).reshape(-1, 1)
     return Cameras(
         camera_to_worlds=torch.as_tensor(c2w, dtype=torch.float32),
-        fx=column(K[:, 0, 0] * scale_x),
-        fy=column(K[:, 1, 1] * scale_y),
-        cx=column(K[:, 0, 2] * scale_x),
-        cy=column(K[:, 1, 2] * scale_y),
+        fx=column(K[:, 0, 0]),
+        fy=column(K[:, 1, 1]),
+        cx=column(K[:, 0, 2]),
+        cy=column(K[:, 1, 2]),
         width=torch.as_tensor(sizes[:, 1], dtype=torch.long).reshape(-1, 1),
         height=torch.as_tensor(sizes[:, 0], dtype=torch.long).reshape(-1, 1),
         distortion_params=distortion.float(),
         camera_type=CameraType.PERSPECTIVE,
-        times=frame_times(frames, num_frames),
+        times=frame_time(frames.float(), num_frames),
         metadata={"camera_index": torch.as_tensor(idx).reshape(-1, 1), "frame_index": frames},
     )

@@ -7,15 +7,17 @@ EasyMocap writes ``dist_`` (1x5) and ``R_`` (3x1 Rodrigues), EasyVolcap ``D_`` (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
 
-from dataparsers.atomic import atomic_path
-from dataparsers.errors import CaptureError
+from fourk4d_ns.core.camera import camera_center, viewing_bounds
+from fourk4d_ns.io.atomic import atomic_path
+from fourk4d_ns.io.errors import CaptureError
 
 
 @dataclass
@@ -42,10 +44,14 @@ class CameraRig:
 
     @property
     def centers(self) -> np.ndarray:
-        """Camera centres in world coordinates [C,3]: ``C = -R^T T``."""
-        return -np.einsum("cji,cj->ci", self.R, self.T)
+        """Camera centers in world coordinates [C,3]."""
+        return camera_center(self.R, self.T)
 
-    def select(self, indices: Sequence[int]) -> "CameraRig":
+    def viewing_bounds(self) -> np.ndarray:
+        """A box [2,3] that every camera frames (``core.camera.viewing_bounds``)."""
+        return viewing_bounds(self.K, self.R, self.T, self.height, self.width)
+
+    def select(self, indices: Sequence[int]) -> CameraRig:
         """The sub-rig of the given camera indices, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
         return CameraRig(
@@ -113,13 +119,17 @@ def _scalar(storage: cv2.FileStorage, key: str) -> int:
     return 0 if mat is None else int(round(float(np.asarray(mat).ravel()[0])))
 
 
-def _require(storage: cv2.FileStorage, path: Path, name: str, keys: Sequence[str], shapes: Sequence[int]) -> tuple[str, np.ndarray]:
+def _require(
+    storage: cv2.FileStorage, path: Path, name: str, keys: Sequence[str], shapes: Sequence[int]
+) -> tuple[str, np.ndarray]:
     """The first of ``keys`` present for a camera, checked to hold one of the allowed sizes."""
     for key in keys:
         value = _matrix(storage, f"{key}{name}")
         if value is not None:
             if value.size not in shapes:
-                raise CaptureError(path, f"`{key}{name}` has {value.size} values, expected {' or '.join(map(str, shapes))}")
+                raise CaptureError(
+                    path, f"`{key}{name}` has {value.size} values, expected {' or '.join(map(str, shapes))}"
+                )
             if not np.all(np.isfinite(value)):
                 raise CaptureError(path, f"`{key}{name}` contains non-finite values")
             return key, value
@@ -225,24 +235,3 @@ def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "e
 
     _atomic_yaml(scene / "intri.yml", write_intri)
     _atomic_yaml(scene / "extri.yml", write_extri)
-
-
-def viewing_bounds(rig: CameraRig) -> np.ndarray:
-    """A box [2,3] that every camera frames: centred on the point closest to all optical axes, with a
-    half-size equal to what a typical camera's image spans at that distance. Used as the carving
-    search volume and as the scene box before carving."""
-    centers = rig.centers
-    axes = rig.R[:, 2, :]  # camera z axes in world coordinates
-    projectors = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]
-    A, b = projectors.sum(0), np.einsum("cij,cj->i", projectors, centers)
-    if np.linalg.cond(A) < 1e6:
-        focus = np.linalg.solve(A, b)
-    else:  # (nearly) parallel axes, as in a forward-facing rig: look one median distance ahead
-        spread = np.linalg.norm(centers - centers.mean(0), axis=1).max()
-        focus = (centers + axes * max(spread, 1.0)).mean(0)
-    height = np.where(rig.height > 0, rig.height, 2 * rig.K[:, 1, 2])
-    width = np.where(rig.width > 0, rig.width, 2 * rig.K[:, 0, 2])
-    distance = np.linalg.norm(centers - focus, axis=1)
-    half_view = np.maximum(0.5 * width / rig.K[:, 0, 0], 0.5 * height / rig.K[:, 1, 1])
-    half = float(np.median(distance * half_view))
-    return np.stack([focus - half, focus + half])

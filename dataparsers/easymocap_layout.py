@@ -9,27 +9,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
 from dataparsers.easymocap_cameras import CameraRig, camera_files, read_cameras
 from dataparsers.easymocap_videos import decode_capture_videos, find_video_folder
-from dataparsers.errors import CaptureError
-from dataparsers.image_files import read_image, read_mask, write_image_atomic  # noqa: F401 (re-exported)
 from dataparsers.video_cache import FrameFormat
+from fourk4d_ns.io import CAPTURE_CACHE_FOLDER
+from fourk4d_ns.io.errors import CaptureError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGE_FOLDERS = ("images", "images_calib")
 MASK_FOLDERS = ("masks", "mask", "msk")
 SPLIT_FILE = "split.json"
-CACHE_FOLDER = "fourk4d"
-"""Everything this project derives from a capture (carving, resized images) lives in this sub-folder."""
-FRAMES_FOLDER = f"{CACHE_FOLDER}/frames"
+FRAMES_FOLDER = f"{CAPTURE_CACHE_FOLDER}/frames"
 """Where frames decoded from a video capture go (``images/<cam>/``, ``masks/<cam>/``)."""
 
 
@@ -47,7 +45,7 @@ class CaptureLayout:
     """Positions of the selected frames in the capture's full sorted frame list."""
     image_paths: list[list[Path]]
     """``image_paths[c][f]``: image of camera c at selected frame f."""
-    mask_paths: Optional[list[list[Optional[Path]]]]
+    mask_paths: list[list[Path | None]] | None
     """``mask_paths[c][f]``, or None when the capture has no mask folder (entries may be None only
     when read with ``allow_missing_masks``)."""
 
@@ -61,7 +59,7 @@ class CaptureLayout:
 
     @property
     def cache_dir(self) -> Path:
-        return self.scene / CACHE_FOLDER
+        return self.scene / CAPTURE_CACHE_FOLDER
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
@@ -75,7 +73,7 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def find_folder(scene: Path, requested: Optional[str], candidates: Sequence[str], what: str) -> Optional[Path]:
+def find_folder(scene: Path, requested: str | None, candidates: Sequence[str], what: str) -> Path | None:
     """The requested sub-folder (must exist) or the first existing one of ``candidates``."""
     if requested is not None:
         folder = scene / requested
@@ -88,7 +86,9 @@ def find_folder(scene: Path, requested: Optional[str], candidates: Sequence[str]
     return None
 
 
-def select_indices(count: int, explicit: Optional[Sequence[int]], start: int, stop: Optional[int], step: int, what: str, scene: Path) -> list[int]:
+def select_indices(
+    count: int, explicit: Sequence[int] | None, start: int, stop: int | None, step: int, what: str, scene: Path
+) -> list[int]:
     """Indices chosen either explicitly or as ``range(start, stop, step)`` over ``count`` items."""
     if explicit is not None:
         bad = [i for i in explicit if not -count <= i < count]
@@ -114,7 +114,7 @@ def _image_size(path: Path) -> tuple[int, int]:
     return height, width
 
 
-def _check_sizes(paths: list[list[Path]], names: Sequence[str], expected: Optional[np.ndarray], what: str) -> np.ndarray:
+def _check_sizes(paths: list[list[Path]], names: Sequence[str], expected: np.ndarray | None, what: str) -> np.ndarray:
     """Read every header; all files of a camera must share one size. Returns [C,2] (height, width)."""
     flat = [p for per_camera in paths for p in per_camera]
     with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 4)) as pool:
@@ -134,7 +134,7 @@ def _check_sizes(paths: list[list[Path]], names: Sequence[str], expected: Option
     return result
 
 
-def read_split_cameras(scene: Path) -> Optional[list[str]]:
+def read_split_cameras(scene: Path) -> list[str] | None:
     """Held-out camera names from the scene's ``split.json`` (``{"test_cameras": [...]}``), if any."""
     path = scene / SPLIT_FILE
     if not path.is_file():
@@ -149,7 +149,7 @@ def read_split_cameras(scene: Path) -> Optional[list[str]]:
     return names
 
 
-def eval_camera_names(scene: Path, names: Sequence[str], explicit: Optional[Sequence[str]], interval: int) -> list[str]:
+def eval_camera_names(scene: Path, names: Sequence[str], explicit: Sequence[str] | None, interval: int) -> list[str]:
     """Held-out cameras among ``names``: the explicit list, else the scene's ``split.json``, else
     every ``interval``-th camera starting from the first (none when ``interval`` is 0)."""
     if explicit is not None:
@@ -167,15 +167,15 @@ def eval_camera_names(scene: Path, names: Sequence[str], explicit: Optional[Sequ
 
 def read_layout(
     scene: Path,
-    images_dir: Optional[str] = None,
-    masks_dir: Optional[str] = None,
-    cameras: Optional[Sequence[str]] = None,
-    camera_range: tuple[int, Optional[int], int] = (0, None, 1),
-    frames: Optional[Sequence[int]] = None,
-    frame_range: tuple[int, Optional[int], int] = (0, None, 1),
+    images_dir: str | None = None,
+    masks_dir: str | None = None,
+    cameras: Sequence[str] | None = None,
+    camera_range: tuple[int, int | None, int] = (0, None, 1),
+    frames: Sequence[int] | None = None,
+    frame_range: tuple[int, int | None, int] = (0, None, 1),
     require_masks: bool = False,
     allow_missing_masks: bool = False,
-    frame_format: Optional[FrameFormat] = None,
+    frame_format: FrameFormat | None = None,
     progress: bool = True,
 ) -> CaptureLayout:
     """Read a capture's cameras and file lists, select cameras and frames, and validate everything.
@@ -205,7 +205,9 @@ def read_layout(
 
     image_root = find_folder(scene, images_dir, IMAGE_FOLDERS, "images") or find_video_folder(scene, masks=False)
     if image_root is None:
-        raise CaptureError(scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/, or videos in videos*/")
+        raise CaptureError(
+            scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/, or videos in videos*/"
+        )
     mask_root = find_folder(scene, masks_dir, MASK_FOLDERS, "masks") or find_video_folder(scene, masks=True)
     decoded = decode_capture_videos(scene / FRAMES_FOLDER, image_root, mask_root, rig.names, frame_format, progress)
     image_root, mask_root = decoded.images, decoded.masks
@@ -213,7 +215,9 @@ def read_layout(
     for name in rig.names:
         folder = image_root / name
         if not folder.is_dir():
-            raise CaptureError(folder, f"images of camera '{name}' not found (the camera is listed in the camera files)")
+            raise CaptureError(
+                folder, f"images of camera '{name}' not found (the camera is listed in the camera files)"
+            )
         files = _image_files(folder)
         if not files:
             raise CaptureError(folder, f"no .jpg/.jpeg/.png images for camera '{name}'")
@@ -248,7 +252,9 @@ def read_layout(
                     raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files.get(f) for f in frame_names])
     elif require_masks:
-        raise CaptureError(scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/, or videos in videos_masks*/")
+        raise CaptureError(
+            scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/, or videos in videos_masks*/"
+        )
 
     expected = None
     if np.all(rig.height > 0) and np.all(rig.width > 0):
@@ -259,21 +265,3 @@ def read_layout(
         _check_sizes(present, rig.names, sizes, "mask")
     rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
     return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)
-
-
-CARVE_FOLDER = f"{CACHE_FOLDER}/carve"
-"""Where carving stores its per-frame PLY files and ``carve.json`` inside a capture."""
-
-
-def read_carved_bounds(scene: Path) -> Optional[np.ndarray]:
-    """The tight bounds [2,3] stored by carving, or None when the capture has not been carved."""
-    path = Path(scene) / CARVE_FOLDER / "carve.json"
-    if not path.is_file():
-        return None
-    try:
-        bounds = np.asarray(json.loads(path.read_text())["bounds"], dtype=np.float64)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise CaptureError(path, f"unreadable carving summary ({err}); delete it and carve again") from None
-    if bounds.shape != (2, 3) or not np.all(np.isfinite(bounds)) or np.any(bounds[1] <= bounds[0]):
-        raise CaptureError(path, f"`bounds` must be [[xmin, ymin, zmin], [xmax, ymax, zmax]], got {bounds.tolist()}")
-    return bounds

@@ -1,4 +1,4 @@
-"""Resized (and binarised) copies of a capture's images and masks, cached inside the capture.
+"""Resized (and binarized) copies of a capture's images and masks, cached inside the capture.
 
 Images are resized with area interpolation; masks are thresholded at 127 (JPEG-safe) and stored as
 PNG, so that any reader that treats non-zero as foreground (nerfstudio does) sees the right mask.
@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
-
-from tqdm import tqdm
 
 from dataparsers.easymocap_layout import CaptureLayout
-from dataparsers.image_files import read_image, read_mask, resize_image, resize_mask, scaled_size, write_image_atomic
+from fourk4d_ns.io.images import read_image, read_mask, resize_image, resize_mask, scaled_size, write_image_atomic
+from fourk4d_ns.io.progress import track
 
 
 def _is_fresh(target: Path, source: Path) -> bool:
@@ -29,11 +27,13 @@ def _resize_image(source: Path, target: Path, size: tuple[int, int]) -> None:
     write_image_atomic(target, resize_image(read_image(source), size))
 
 
-def _binarise_mask(source: Path, target: Path, size: tuple[int, int]) -> None:
+def _binarize_mask(source: Path, target: Path, size: tuple[int, int]) -> None:
     write_image_atomic(target, resize_mask(read_mask(source), size))
 
 
-def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -> tuple[list[list[Path]], Optional[list[list[Path]]]]:
+def prepare_files(
+    layout: CaptureLayout, factor: float, progress: bool = True
+) -> tuple[list[list[Path]], list[list[Path]] | None]:
     """Image and mask paths to hand to readers, writing cached copies where they are needed.
 
     Images are copied only when ``factor != 1``; masks also when they are not PNG.
@@ -53,11 +53,11 @@ def prepare_files(layout: CaptureLayout, factor: float, progress: bool = True) -
     image_paths = layout.image_paths if factor == 1 else plan("images", layout.image_paths, _resize_image)
     mask_paths = layout.mask_paths
     if mask_paths is not None and (factor != 1 or any(p.suffix.lower() != ".png" for per in mask_paths for p in per)):
-        mask_paths = plan("masks", layout.mask_paths, _binarise_mask)
+        mask_paths = plan("masks", layout.mask_paths, _binarize_mask)
     pending = [job for job in jobs if not _is_fresh(job[2], job[1])]
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
             work = pool.map(lambda job: job[0](*job[1:]), pending)
-            for _ in tqdm(work, total=len(pending), desc=f"caching resized files in {layout.cache_dir}", disable=not progress):
+            for _ in track(work, f"caching resized files in {layout.cache_dir}", total=len(pending), enabled=progress):
                 pass
     return image_paths, mask_paths

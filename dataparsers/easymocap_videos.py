@@ -11,13 +11,13 @@ layout reader then treats exactly like ``images/`` and ``masks/``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
-from dataparsers.errors import CaptureError
 from dataparsers.video_cache import DecodedVideos, FrameFormat, common_frame_count, decode_videos
 from dataparsers.video_frames import VIDEO_SUFFIXES, holds_videos, list_videos
+from fourk4d_ns.io.errors import CaptureError
 
 VIDEO_FOLDER_PREFIX = "videos"
 MASK_VIDEO_FOLDER_PREFIX = "videos_mask"
@@ -29,13 +29,13 @@ class DecodedCapture:
 
     images: Path
     """Image folder (``<cam>/<frame>`` files)."""
-    masks: Optional[Path]
+    masks: Path | None
     """Mask folder, or None when the capture has none."""
-    num_frames: Optional[int]
+    num_frames: int | None
     """When the images came from videos: the frames every camera has (the shortest video's length)."""
 
 
-def find_video_folder(scene: Path, masks: bool) -> Optional[Path]:
+def find_video_folder(scene: Path, masks: bool) -> Path | None:
     """The capture's folder of image videos (``videos/`` first, then other ``videos*/`` by name) or,
     with ``masks``, of mask videos (``videos_masks/`` first, then other ``videos_mask*/``)."""
     folders = [p for p in sorted(Path(scene).iterdir()) if p.is_dir() and p.name.startswith(VIDEO_FOLDER_PREFIX)]
@@ -56,9 +56,9 @@ def camera_videos(folder: Path, cameras: Sequence[str]) -> dict[str, Path]:
 def decode_capture_videos(
     cache: Path,
     image_folder: Path,
-    mask_folder: Optional[Path],
+    mask_folder: Path | None,
     cameras: Sequence[str],
-    frame_format: Optional[FrameFormat] = None,
+    frame_format: FrameFormat | None = None,
     progress: bool = True,
 ) -> DecodedCapture:
     """Decode the selected cameras' videos of whichever folder holds videos into ``cache/images`` and
@@ -69,7 +69,9 @@ def decode_capture_videos(
     """
     decoded: list[DecodedVideos] = []
     if holds_videos(image_folder):
-        images = decode_videos(camera_videos(image_folder, cameras), cache / "images", "image", frame_format, progress=progress)
+        images = decode_videos(
+            camera_videos(image_folder, cameras), cache / "images", "image", frame_format, progress=progress
+        )
         decoded.append(images)
         image_folder = images.root
     images_decoded = bool(decoded)

@@ -2,8 +2,8 @@
 
 One row of 17 numbers per camera: a 3x5 matrix (row-major), then the near and far depth bounds.
 Columns 0-2 of the matrix are the camera-to-world rotation with the camera axes in LLFF's order
-[down, right, back]; column 3 is the camera centre; column 4 is (height, width, focal) in pixels at
-the resolution the poses were computed for. The principal point is the image centre.
+[down, right, back]; column 3 is the camera center; column 4 is (height, width, focal) in pixels at
+the resolution the poses were computed for. The principal point is the image center.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError
 
 
 @dataclass
@@ -35,16 +35,16 @@ class LLFFCameras:
         return len(self.focal)
 
 
-def llff_to_opengl(rotation_and_centre: np.ndarray) -> np.ndarray:
-    """[N,3,4] LLFF [down, right, back | centre] to OpenGL [right, up, back | centre]."""
-    down, right, back, centre = (rotation_and_centre[:, :, i : i + 1] for i in range(4))
-    return np.concatenate([right, -down, back, centre], axis=2)
+def llff_to_opengl(rotation_and_center: np.ndarray) -> np.ndarray:
+    """[N,3,4] LLFF [down, right, back | center] to OpenGL [right, up, back | center]."""
+    down, right, back, center = (rotation_and_center[:, :, i : i + 1] for i in range(4))
+    return np.concatenate([right, -down, back, center], axis=2)
 
 
 def opengl_to_llff(camera_to_world: np.ndarray) -> np.ndarray:
-    """[N,3,4] OpenGL [right, up, back | centre] to LLFF [down, right, back | centre]."""
-    right, up, back, centre = (camera_to_world[:, :, i : i + 1] for i in range(4))
-    return np.concatenate([-up, right, back, centre], axis=2)
+    """[N,3,4] OpenGL [right, up, back | center] to LLFF [down, right, back | center]."""
+    right, up, back, center = (camera_to_world[:, :, i : i + 1] for i in range(4))
+    return np.concatenate([-up, right, back, center], axis=2)
 
 
 def read_poses_bounds(path: Path) -> LLFFCameras:
@@ -57,7 +57,9 @@ def read_poses_bounds(path: Path) -> LLFFCameras:
     except (OSError, ValueError) as err:
         raise CaptureError(path, f"not a readable .npy array ({err})") from None
     if rows.ndim != 2 or rows.shape[1] != 17 or len(rows) == 0:
-        raise CaptureError(path, f"expected an [N,17] array (a 3x5 pose and near, far per camera), got shape {list(rows.shape)}")
+        raise CaptureError(
+            path, f"expected an [N,17] array (a 3x5 pose and near, far per camera), got shape {list(rows.shape)}"
+        )
     rows = rows.astype(np.float64)
     if not np.all(np.isfinite(rows)):
         raise CaptureError(path, "contains non-finite values")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Collection, Sequence
 
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError
 
 
 def split_camera_indices(names: Sequence[str], held_out: Collection[str], scene: Path) -> tuple[list[int], list[int]]:
@@ -25,7 +25,7 @@ def cameras_of_split(split: str, train: list[int], evaluation: list[int], scene:
         return train
     if split in ("val", "test"):
         if not evaluation:
-            warnings.warn(f"{scene}: no held-out cameras; the {split} split reuses the training cameras")
+            warnings.warn(f"{scene}: no held-out cameras; the {split} split reuses the training cameras", stacklevel=2)
             return train
         return evaluation
     raise ValueError(f"unknown split '{split}': expected train, val or test")

@@ -19,19 +19,20 @@ import os
 import shutil
 import threading
 import warnings
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Optional
+from typing import Literal
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from dataparsers.atomic import atomic_write_bytes
-from dataparsers.errors import CaptureError
-from dataparsers.image_files import resize_image, resize_mask, scaled_size, write_image_atomic
 from dataparsers.video_frames import FrameKind, VideoInfo, probe_video, read_frames
+from fourk4d_ns.io.atomic import atomic_write_bytes
+from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.images import resize_image, resize_mask, scaled_size, write_image_atomic
+from fourk4d_ns.io.progress import progress_bar
 
 FrameFormat = Literal["jpg", "png"]
 RECORD_NAME = "decoded.json"
@@ -72,7 +73,7 @@ def write_frame(path: Path, frame: np.ndarray) -> None:
     write_image_atomic(path, frame, JPEG_PARAMS if path.suffix == ".jpg" else ())
 
 
-def _read_record(folder: Path) -> Optional[dict]:
+def _read_record(folder: Path) -> dict | None:
     try:
         record = json.loads((folder / RECORD_NAME).read_text())
     except (OSError, ValueError):
@@ -100,12 +101,17 @@ class _CameraJob:
         """Everything the decoded frames depend on; a record that differs in any of it is stale."""
         stat = self.info.path.stat()
         return {
-            "version": RECORD_VERSION, "source": str(self.info.path.resolve()), "source_bytes": stat.st_size,
-            "source_mtime_ns": stat.st_mtime_ns, "kind": self.kind, "suffix": self.suffix,
-            "height": self.size[0], "width": self.size[1],
+            "version": RECORD_VERSION,
+            "source": str(self.info.path.resolve()),
+            "source_bytes": stat.st_size,
+            "source_mtime_ns": stat.st_mtime_ns,
+            "kind": self.kind,
+            "suffix": self.suffix,
+            "height": self.size[0],
+            "width": self.size[1],
         }
 
-    def is_complete(self, record: Optional[dict]) -> bool:
+    def is_complete(self, record: dict | None) -> bool:
         """Whether the record marks this very decode as finished and every frame file is there."""
         if record is None or not record.get("complete") or record.get("frames") != self.info.num_frames:
             return False
@@ -138,7 +144,7 @@ class _CameraJob:
         _write_record(self.folder, {**source, "complete": True, "frames": self.info.num_frames})
 
 
-def _existing_suffix(folder: Path) -> Optional[str]:
+def _existing_suffix(folder: Path) -> str | None:
     record = _read_record(folder)
     return record.get("suffix") if record is not None and record.get("complete") else None
 
@@ -147,10 +153,10 @@ def decode_videos(
     videos: Mapping[str, Path],
     root: Path,
     kind: FrameKind,
-    frame_format: Optional[FrameFormat] = None,
+    frame_format: FrameFormat | None = None,
     downscale_factor: float = 1.0,
     progress: bool = True,
-    workers: Optional[int] = None,
+    workers: int | None = None,
 ) -> DecodedVideos:
     """Decode every frame of each camera's video into ``root/<camera>/`` unless already there.
 
@@ -173,15 +179,10 @@ def decode_videos(
     pending = [job for job in jobs if not (job.folder.is_dir() and job.is_complete(_read_record(job.folder)))]
 
     if pending:
-        stop, lock = threading.Event(), threading.Lock()
+        stop = threading.Event()
         total = sum(job.info.num_frames for job in pending)
         description = f"decoding {len(pending)} {kind} videos into {root}"
-        with tqdm(total=total, desc=description, unit="frame", disable=not progress) as bar:
-
-            def advance() -> None:
-                with lock:
-                    bar.update()
-
+        with progress_bar(description, total, enabled=progress) as advance:
             pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1))
             try:
                 futures = [pool.submit(job.run, stop, advance) for job in pending]
@@ -202,5 +203,7 @@ def common_frame_count(decoded: list[DecodedVideos]) -> int:
     common = min(counts.values())
     if any(n != common for n in counts.values()):
         listed = ", ".join(f"{folder}/{name}: {n}" for (folder, name), n in sorted(counts.items()))
-        warnings.warn(f"videos differ in length ({listed}); using the first {common} frames of every camera")
+        warnings.warn(
+            f"videos differ in length ({listed}); using the first {common} frames of every camera", stacklevel=2
+        )
     return common

@@ -6,14 +6,15 @@ video, so a bad camera in a large capture is easy to find.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import av
 import numpy as np
 
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 

@@ -1,11 +1,11 @@
 """Benchmark of the baked real-time renderer: frames per second of ``render_baked_points``.
 
-One fused pass per frame: per-point colour from the S nearest of C baked cameras (softmax blend of
-the baked colours plus the SH term), rasterization of L layers and compositing. Synthetic baked
+One fused pass per frame: per-point color from the S nearest of C baked cameras (softmax blend of
+the baked colors plus the SH term), rasterization of L layers and compositing. Synthetic baked
 frames in float16 shaped like a capture: N points on the outer surface of a 1.7 m figure (torso,
 head, arms and legs as overlapping ellipsoids; points inside another part are dropped, as on a
 carved surface), disc radius 1.5 x the mean point spacing, C cameras on a ring 3 m from the
-subject, random plausible colours, logits, small SH coefficients and densities in (0.5, 1). The
+subject, random plausible colors, logits, small SH coefficients and densities in (0.5, 1). The
 rendering camera sits on the ring between two baked cameras; its focal length makes the figure
 fill 70 % of the image height.
 
@@ -35,12 +35,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
+
 from fourk4d_ns.playback.bake_format import BakedFrame
 from fourk4d_ns.playback.fused import render_baked_points
 from fourk4d_ns.rasterizer import build
-from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
 
-# A figure as overlapping ellipsoids: (centre xyz, semi-axes, colour rgb), metres; y is up, feet
+# A figure as overlapping ellipsoids: (center xyz, semi-axes, color rgb), metres; y is up, feet
 # at y = 0, head top at 1.7 m, arms hanging beside the torso.
 SKIN, SHIRT, TROUSERS = (0.80, 0.62, 0.50), (0.20, 0.35, 0.65), (0.25, 0.25, 0.30)
 BODY_PARTS = [
@@ -54,7 +55,7 @@ BODY_PARTS = [
     ((0.10, 0.43, 0.00), (0.075, 0.43, 0.075), TROUSERS),
 ]
 HEIGHT_M = 1.7
-CENTRE = (0.0, 0.85, 0.0)
+CENTER = (0.0, 0.85, 0.0)
 RING_RADIUS_M = 3.0
 RING_HEIGHT_M = 1.2
 FILL = 0.7
@@ -72,43 +73,40 @@ TARGETS = [
 
 
 def area_element(p: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """Relative surface-area density at points p of an origin-centred ellipsoid parametrised by
+    """Relative surface-area density at points p of an origin-centered ellipsoid parametrised by
     the unit sphere (p = axes * u); used to make samples uniform in area."""
     a, b, c = axes
     u = p / axes
-    return np.sqrt(
-        (b * c * u[:, 0]) ** 2 + (a * c * u[:, 1]) ** 2 + (a * b * u[:, 2]) ** 2
-    )
+    return np.sqrt((b * c * u[:, 0]) ** 2 + (a * c * u[:, 1]) ** 2 + (a * b * u[:, 2]) ** 2)
+
 
 def inside_other(points: np.ndarray, part: int) -> np.ndarray:
     """Whether each point lies strictly inside another body part."""
     inside = np.zeros(len(points), dtype=bool)
-    for j, (centre, axes, _) in enumerate(BODY_PARTS):
+    for j, (center, axes, _) in enumerate(BODY_PARTS):
         if j != part:
-            q = (points - np.array(centre)) / np.array(axes)
+            q = (points - np.array(center)) / np.array(axes)
             inside |= (q * q).sum(1) < 1.0
     return inside
 
 
-def make_surface(
-    n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """n points uniform in area on the outer surface of the figure, their part colours and the
+def make_surface(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """n points uniform in area on the outer surface of the figure, their part colors and the
     area of that surface (m^2)."""
     areas = np.array([ellipsoid_area(axes) for _, axes, _ in BODY_PARTS])
     pools_xyz, pools_rgb, outer_area = [], [], 0.0
-    for part, (centre, axes, colour) in enumerate(BODY_PARTS):
+    for part, (center, axes, color) in enumerate(BODY_PARTS):
         axes_np = np.array(axes)
         want = int(n * 2.5 * areas[part] / areas.sum()) + 64
         d = rng.normal(size=(want * 2, 3))
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         p = d * axes_np
         g = area_element(p, axes_np)
-        p = p[rng.random(len(p)) < g / g.max()] + np.array(centre)
+        p = p[rng.random(len(p)) < g / g.max()] + np.array(center)
         outer = ~inside_other(p, part)
         outer_area += areas[part] * outer.mean()
         pools_xyz.append(p[outer])
-        pools_rgb.append(np.broadcast_to(np.array(colour), (int(outer.sum()), 3)))
+        pools_rgb.append(np.broadcast_to(np.array(color), (int(outer.sum()), 3)))
     xyz, rgb = np.concatenate(pools_xyz), np.concatenate(pools_rgb)
     if len(xyz) < n:
         raise RuntimeError(f"sampled {len(xyz)} surface points, fewer than {n}")
@@ -127,7 +125,7 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return R, -R @ eye
 
 
-def ring_centres(count: int, offset: float = 0.0) -> np.ndarray:
+def ring_centers(count: int, offset: float = 0.0) -> np.ndarray:
     angles = 2 * math.pi * (np.arange(count) + offset) / count
     return np.stack(
         [
@@ -146,7 +144,7 @@ def make_frame(n: int, cameras: int, seed: int = 0) -> tuple[BakedFrame, float]:
     spacing = math.sqrt(area / n)
     radius = np.full(n, 1.5 * spacing, dtype=np.float32)
     density = rng.uniform(0.5, 1.0, size=n).astype(np.float32)
-    # Baked colours: the part's colour with per-point texture and a little per-camera variation
+    # Baked colors: the part's color with per-point texture and a little per-camera variation
     # (lighting); logits of a few units; small SH residual coefficients. Filled one camera at a
     # time so that generating the frame does not dominate the peak RSS.
     texture = base * rng.uniform(0.8, 1.2, size=(n, 1)) + rng.normal(0, 0.03, (n, 3))
@@ -166,9 +164,9 @@ def make_frame(n: int, cameras: int, seed: int = 0) -> tuple[BakedFrame, float]:
 
 
 def make_view(height: int, width: int, cameras: int):
-    """Target camera (K, R, T) on the ring halfway between baked cameras 0 and 1; its centre."""
-    eye = ring_centres(cameras, offset=0.5)[0]
-    target = np.array(CENTRE)
+    """Target camera (K, R, T) on the ring halfway between baked cameras 0 and 1; its center."""
+    eye = ring_centers(cameras, offset=0.5)[0]
+    target = np.array(CENTER)
     distance = float(np.linalg.norm(eye - target))
     f = FILL * height * distance / HEIGHT_M
     K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
@@ -176,21 +174,19 @@ def make_view(height: int, width: int, cameras: int):
     return [torch.tensor(x, dtype=torch.float32) for x in (K, R, T)], eye
 
 
-def nearest(eye: np.ndarray, centres: np.ndarray, count: int) -> torch.Tensor:
-    order = np.argsort(np.linalg.norm(centres - eye, axis=1), kind="stable")
+def nearest(eye: np.ndarray, centers: np.ndarray, count: int) -> torch.Tensor:
+    order = np.argsort(np.linalg.norm(centers - eye, axis=1), kind="stable")
     return torch.tensor(order[:count], dtype=torch.int32)
 
 
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (
-        rss / 2**20 if sys.platform == "darwin" else rss / 2**10
-    )  # bytes on macOS, else KiB
-def bench_case(
-    frame: BakedFrame, height: int, width: int, args, cuda: bool
-) -> dict[str, float]:
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, else KiB
+
+
+def bench_case(frame: BakedFrame, height: int, width: int, args, cuda: bool) -> dict[str, float]:
     (K, R, T), eye = make_view(height, width, frame.num_cameras)
-    sources = nearest(eye, ring_centres(frame.num_cameras), args.sources)
+    sources = nearest(eye, ring_centers(frame.num_cameras), args.sources)
     device = frame.xyz.device
     K, R, T = (x.to(device) for x in (K, R, T))
 
@@ -253,13 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="timed runs (default 10 CPU, 200 CUDA)",
     )
-    parser.add_argument(
-        "--warmup", type=int, default=None, help="untimed runs (default 2 CPU, 20 CUDA)"
-    )
+    parser.add_argument("--warmup", type=int, default=None, help="untimed runs (default 2 CPU, 20 CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument(
-        "--json", type=Path, default=None, help="also write results here"
-    )
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -346,11 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     for t_device, t_points, t_w, t_h, t_fps in TARGETS:
         if t_device != device:
             continue
-        hit = [
-            r
-            for r in results
-            if (r["points"], r["width"], r["height"]) == (t_points, t_w, t_h)
-        ]
+        hit = [r for r in results if (r["points"], r["width"], r["height"]) == (t_points, t_w, t_h)]
         fps = hit[0]["fps"] if hit else None
         status = "not measured" if fps is None else "MET" if fps >= t_fps else "NOT MET"
         targets.append(
@@ -366,11 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {"machine": header, "results": results, "targets": targets}, indent=2
-            )
-        )
+        args.json.write_text(json.dumps({"machine": header, "results": results, "targets": targets}, indent=2))
 
     print(
         f"device: {device} ({header['gpu'] or 'no GPU'}); CPU {header['cpu']} "

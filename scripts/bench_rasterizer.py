@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fourk4d_ns.rasterizer import build, composite, peel_points
 from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
 
-# A stocky figure: body, head and arms as overlapping ellipsoids, (centre xyz, semi-axes) in
+from fourk4d_ns.rasterizer import build, composite, peel_points
+
+# A stocky figure: body, head and arms as overlapping ellipsoids, (center xyz, semi-axes) in
 # metres; y is up, feet at y = 0, 1.7 m tall, 1.4 m wide. It covers about half of a square image
 # and a quarter of a 16:9 one.
 BODY_PARTS = [
@@ -42,16 +43,17 @@ BODY_PARTS = [
 HEIGHT_M = 1.7
 DISTANCE_M = 3.0
 
+
 def make_cloud(n: int, seed: int = 0) -> np.ndarray:
     """[n, 3] points on the ellipsoid surfaces, allotted by surface area."""
     rng = np.random.default_rng(seed)
     areas = np.array([ellipsoid_area(axes) for _, axes in BODY_PARTS])
     counts = rng.multinomial(n, areas / areas.sum())
     chunks = []
-    for (centre, axes), count in zip(BODY_PARTS, counts):
+    for (center, axes), count in zip(BODY_PARTS, counts):
         d = rng.normal(size=(count, 3))
         d /= np.linalg.norm(d, axis=1, keepdims=True)
-        chunks.append(d * np.array(axes) + np.array(centre))
+        chunks.append(d * np.array(axes) + np.array(center))
     return np.concatenate(chunks).astype(np.float32)
 
 
@@ -126,24 +128,29 @@ def bench_case(backend: str, n: int, height: int, width: int, layers: int, args)
         "width": width,
         "layers": layers,
         "index_ms": timed(index_pass, args.repeats, args.warmup, cuda),
-        "index_composite_fwd_ms": timed(index_and_composite_forward, args.repeats, args.warmup,
-                                        cuda),
+        "index_composite_fwd_ms": timed(index_and_composite_forward, args.repeats, args.warmup, cuda),
         "index_composite_fwd_bwd_ms": timed(index_and_composite, args.repeats, args.warmup, cuda),
         "covered_pixels": covered,
         "filled_slots": filled,
     }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, nargs="+", default=[65536, 262144])
-    parser.add_argument("--sizes", nargs="+", default=["256x256", "512x512", "1920x1080"],
-                        help="WIDTHxHEIGHT")
+    parser.add_argument("--sizes", nargs="+", default=["256x256", "512x512", "1920x1080"], help="WIDTHxHEIGHT")
     parser.add_argument("--layers", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--disc-px", type=float, nargs=2, default=[1.0, 4.0],
-                        metavar=("MIN", "MAX"), help="disc diameter range in pixels")
-    parser.add_argument("--backends", nargs="+", default=None,
-                        help="default: cpu, plus cuda when a GPU is present")
+    parser.add_argument(
+        "--disc-px",
+        type=float,
+        nargs=2,
+        default=[1.0, 4.0],
+        metavar=("MIN", "MAX"),
+        help="disc diameter range in pixels",
+    )
+    parser.add_argument("--backends", nargs="+", default=None, help="default: cpu, plus cuda when a GPU is present")
     parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP CPU threads")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
@@ -153,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     backends = args.backends or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if "torch" in backends:
         backends.remove("torch")
-        print("note: the torch reference backend is brute force (points x pixels) and is not "
-              "benchmarked at these sizes", file=sys.stderr)
+        print(
+            "note: the torch reference backend is brute force (points x pixels) and is not benchmarked at these sizes",
+            file=sys.stderr,
+        )
     build_s = {}
     for backend in backends:
         (build.load_cuda_extension if backend == "cuda" else build.load_cpu_extension)()
@@ -184,24 +193,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"machine": header, "results": results}, indent=2))
         return 0
-    print(f"device: {header['gpu'] or 'no GPU'}; CPU {header['cpu']}, torch threads "
-          f"{header['torch_threads']}, OpenMP threads {header['omp_threads']}; torch "
-          f"{header['torch']}; extension load (s) {header['extension_load_s']}; 1-min load "
-          f"average at start {header['load_average_at_start']}")
-    print(f"median of {args.repeats} runs after {args.warmup} warm-up; L = {args.layers}; disc "
-          f"diameter {args.disc_px[0]:g}-{args.disc_px[1]:g} px; columns: index pass alone, index "
-          "pass + compositing forward (no grad), and forward + backward")
-    print("covered: pixels with at least one point; filled: share of the H*W*L slots in use; "
-          "torch reference backend not benchmarked (brute force, small sizes only)")
-    cols = (f"{'backend':8} {'points':>8} {'image':>10} {'index ms':>9} {'+comp fwd ms':>13} "
-            f"{'+comp fwd+bwd ms':>17} {'covered':>8} {'filled':>7}")
+    print(
+        f"device: {header['gpu'] or 'no GPU'}; CPU {header['cpu']}, torch threads "
+        f"{header['torch_threads']}, OpenMP threads {header['omp_threads']}; torch "
+        f"{header['torch']}; extension load (s) {header['extension_load_s']}; 1-min load "
+        f"average at start {header['load_average_at_start']}"
+    )
+    print(
+        f"median of {args.repeats} runs after {args.warmup} warm-up; L = {args.layers}; disc "
+        f"diameter {args.disc_px[0]:g}-{args.disc_px[1]:g} px; columns: index pass alone, index "
+        "pass + compositing forward (no grad), and forward + backward"
+    )
+    print(
+        "covered: pixels with at least one point; filled: share of the H*W*L slots in use; "
+        "torch reference backend not benchmarked (brute force, small sizes only)"
+    )
+    cols = (
+        f"{'backend':8} {'points':>8} {'image':>10} {'index ms':>9} {'+comp fwd ms':>13} "
+        f"{'+comp fwd+bwd ms':>17} {'covered':>8} {'filled':>7}"
+    )
     print(cols)
     print("-" * len(cols))
     for r in results:
-        print(f"{r['backend']:8} {r['points']:>8} {r['width']:>5}x{r['height']:<4} "
-              f"{r['index_ms']:>9.1f} {r['index_composite_fwd_ms']:>13.1f} "
-              f"{r['index_composite_fwd_bwd_ms']:>17.1f} {r['covered_pixels']:>8.1%} "
-              f"{r['filled_slots']:>7.1%}")
+        print(
+            f"{r['backend']:8} {r['points']:>8} {r['width']:>5}x{r['height']:<4} "
+            f"{r['index_ms']:>9.1f} {r['index_composite_fwd_ms']:>13.1f} "
+            f"{r['index_composite_fwd_bwd_ms']:>17.1f} {r['covered_pixels']:>8.1%} "
+            f"{r['filled_slots']:>7.1%}"
+        )
     return 0
 
 

@@ -38,9 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fourk4d_ns.core import CoreConfig, FourK4DCore, SourceViews, camera_center, nearest_sources  # noqa: E402
 from fourk4d_ns.core.training import build_optimizer, image_loss, mask_loss, set_learning_rates  # noqa: E402
 
-# (centre, semi-axes) in metres, y up, feet at y = 0: body, head, two arms; 1.7 m tall, 1.4 m wide.
-BODY_PARTS = [((0.0, 0.75, 0.0), (0.50, 0.75, 0.35)), ((0.0, 1.50, 0.0), (0.20, 0.20, 0.20)),
-              ((-0.55, 0.90, 0.0), (0.15, 0.50, 0.15)), ((0.55, 0.90, 0.0), (0.15, 0.50, 0.15))]
+# (center, semi-axes) in metres, y up, feet at y = 0: body, head, two arms; 1.7 m tall, 1.4 m wide.
+BODY_PARTS = [
+    ((0.0, 0.75, 0.0), (0.50, 0.75, 0.35)),
+    ((0.0, 1.50, 0.0), (0.20, 0.20, 0.20)),
+    ((-0.55, 0.90, 0.0), (0.15, 0.50, 0.15)),
+    ((0.55, 0.90, 0.0), (0.15, 0.50, 0.15)),
+]
 HEIGHT_M, DISTANCE_M, RING_CAMERAS, FRAMES = 1.7, 3.0, 24, 2
 DISC_PX = (1.0, 4.0)  # disc diameter range in pixels at DISTANCE_M
 
@@ -48,7 +52,7 @@ DISC_PX = (1.0, 4.0)  # disc diameter range in pixels at DISTANCE_M
 def surface_points(n: int, seed: int) -> np.ndarray:
     """[n, 3] points uniformly on the outer surface of the union of the ellipsoids."""
     rng = np.random.default_rng(seed)
-    centres, axes = (np.array(v, dtype=np.float64) for v in zip(*BODY_PARTS, strict=True))
+    centers, axes = (np.array(v, dtype=np.float64) for v in zip(*BODY_PARTS, strict=True))
     p = 1.6075  # Knud Thomsen's approximation of an ellipsoid's area
     ab, ac, bc = axes[:, 0] * axes[:, 1], axes[:, 0] * axes[:, 2], axes[:, 1] * axes[:, 2]
     areas = 4 * math.pi * ((ab**p + ac**p + bc**p) / 3) ** (1 / p)
@@ -56,27 +60,30 @@ def surface_points(n: int, seed: int) -> np.ndarray:
     while sum(len(k) for k in kept) < n:
         part = rng.choice(len(areas), size=2 * n, p=areas / areas.sum())
         d = rng.normal(size=(2 * n, 3))
-        x = d / np.linalg.norm(d, axis=1, keepdims=True) * axes[part] + centres[part]
-        inside = (((x[:, None] - centres) / axes) ** 2).sum(-1) < 1 - 1e-6  # strictly inside a part
+        x = d / np.linalg.norm(d, axis=1, keepdims=True) * axes[part] + centers[part]
+        inside = (((x[:, None] - centers) / axes) ** 2).sum(-1) < 1 - 1e-6  # strictly inside a part
         kept.append(x[~inside.any(1)])
     return np.concatenate(kept)[:n].astype(np.float32)
 
 
 def ring_camera(angle: float) -> tuple[torch.Tensor, torch.Tensor]:
     """World-to-camera (R, T), OpenCV axes, DISTANCE_M from the figure's axis, looking at its middle."""
-    centre = torch.tensor([DISTANCE_M * math.sin(angle), HEIGHT_M / 2, DISTANCE_M * math.cos(angle)])
-    forward = torch.nn.functional.normalize(torch.tensor([0.0, HEIGHT_M / 2, 0.0]) - centre, dim=0)
+    center = torch.tensor([DISTANCE_M * math.sin(angle), HEIGHT_M / 2, DISTANCE_M * math.cos(angle)])
+    forward = torch.nn.functional.normalize(torch.tensor([0.0, HEIGHT_M / 2, 0.0]) - center, dim=0)
     right = torch.nn.functional.normalize(torch.linalg.cross(forward, torch.tensor([0.0, 1.0, 0.0])), dim=0)
     R = torch.stack([right, torch.linalg.cross(forward, right), forward])
-    return R, -R @ centre
+    return R, -R @ center
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
+    names = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     return names[0] if names else platform.processor() or platform.machine()
 
 
@@ -92,27 +99,33 @@ class TrainingBench:
         self.fy = 0.9 * size * DISTANCE_M / HEIGHT_M  # the figure fills 90 % of the image height
         # disc diameter in pixels at DISTANCE_M -> world radius -> fraction of the scene size
         self.radius_fractions = [d / 2 * DISTANCE_M / self.fy / self.scene_size for d in DISC_PX]
-        self.config = CoreConfig(radius_min_fraction=self.radius_fractions[0],
-                                 radius_max_fraction=self.radius_fractions[1], num_sources=num_sources)
+        self.config = CoreConfig(
+            radius_min_fraction=self.radius_fractions[0],
+            radius_max_fraction=self.radius_fractions[1],
+            num_sources=num_sources,
+        )
         self.model = FourK4DCore(self.config, frames, bounds).to(device)
         self.optimizer = build_optimizer(self.model.param_groups())
 
         self.K = torch.tensor([[self.fy, 0, size / 2], [0, self.fy, size / 2], [0, 0, 1]], device=device)
         cameras = [ring_camera(2 * math.pi * i / RING_CAMERAS) for i in range(RING_CAMERAS)]
         self.R, self.T = (t.to(device) for t in cameras[0])
-        centres = torch.stack([camera_center(*camera) for camera in cameras])
-        chosen = nearest_sources(centres[0], centres, num_sources, exclude=0).tolist()
-        self.sources = SourceViews(torch.rand(num_sources, 3, size, size, device=device),
-                                   self.K.expand(num_sources, 3, 3),
-                                   torch.stack([cameras[i][0] for i in chosen]).to(device),
-                                   torch.stack([cameras[i][1] for i in chosen]).to(device))
+        centers = torch.stack([camera_center(*camera) for camera in cameras])
+        chosen = nearest_sources(centers[0], centers, num_sources, exclude=0).tolist()
+        self.sources = SourceViews(
+            torch.rand(num_sources, 3, size, size, device=device),
+            self.K.expand(num_sources, 3, 3),
+            torch.stack([cameras[i][0] for i in chosen]).to(device),
+            torch.stack([cameras[i][1] for i in chosen]).to(device),
+        )
         self.target = torch.rand(size, size, 3, device=device)
         self.mask = torch.ones(size, size, device=device)
 
     def step(self, step: int, train_cnn: bool) -> dict:
         set_learning_rates(self.optimizer, step, self.total_steps)
-        out = self.model.render(step % FRAMES, self.K, self.R, self.T, self.size, self.size, self.sources,
-                                train_cnn=train_cnn)
+        out = self.model.render(
+            step % FRAMES, self.K, self.R, self.T, self.size, self.size, self.sources, train_cnn=train_cnn
+        )
         loss = image_loss(out["rgb"], self.target) + 1e-3 * mask_loss(out["accumulation"], self.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -143,28 +156,43 @@ def time_steps(bench: TrainingBench, train_cnn: bool, first_step: int, warmup: i
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1e3)
     ms = statistics.median(times)
-    return {"train_cnn": train_cnn, "median_ms": ms, "min_ms": min(times), "it_per_s": 1e3 / ms,
-            "peak_mib": torch.cuda.max_memory_allocated(bench.device) / 2**20 if cuda else None,
-            "visible_points": out["num_visible"], "covered_pixels": float((out["accumulation"] > 0).float().mean())}
+    return {
+        "train_cnn": train_cnn,
+        "median_ms": ms,
+        "min_ms": min(times),
+        "it_per_s": 1e3 / ms,
+        "peak_mib": torch.cuda.max_memory_allocated(bench.device) / 2**20 if cuda else None,
+        "visible_points": out["num_visible"],
+        "covered_pixels": float((out["accumulation"] > 0).float().mean()),
+    }
 
 
 def print_report(r: dict) -> None:
     size, (f_lo, f_hi), (r_lo, r_hi) = r["resolution"], r["radius_fractions"], r["radius_limits_m"]
     print(f"device: {r['device']} ({r['device_type']}); torch {r['torch']}; {r['threads']} threads")
-    print(f"points {r['points_per_frame']:,} per frame x {r['frames']} frames; target {size}x{size}; "
-          f"S={r['sources']} sources {size}x{size}; K={r['layers']}; median of {r['repeats']} after "
-          f"{r['warmup']} warm-up")
-    print(f"radius fractions {f_lo:.5f}-{f_hi:.5f} of {r['scene_size_m']:.2f} m = {r_lo * 1e3:.2f}-"
-          f"{r_hi * 1e3:.2f} mm (discs {DISC_PX[0]:g}-{DISC_PX[1]:g} px at {DISTANCE_M:g} m); initial discs "
-          + "/".join(f"{d:.2f}" for d in r["initial_disc_px"]) + " px (5/50/95 %)")
+    print(
+        f"points {r['points_per_frame']:,} per frame x {r['frames']} frames; target {size}x{size}; "
+        f"S={r['sources']} sources {size}x{size}; K={r['layers']}; median of {r['repeats']} after "
+        f"{r['warmup']} warm-up"
+    )
+    print(
+        f"radius fractions {f_lo:.5f}-{f_hi:.5f} of {r['scene_size_m']:.2f} m = {r_lo * 1e3:.2f}-"
+        f"{r_hi * 1e3:.2f} mm (discs {DISC_PX[0]:g}-{DISC_PX[1]:g} px at {DISTANCE_M:g} m); initial discs "
+        + "/".join(f"{d:.2f}" for d in r["initial_disc_px"])
+        + " px (5/50/95 %)"
+    )
     print(f"{'step':16} {'ms/step':>9} {'min ms':>8} {'it/s':>7} {'peak MiB':>9} {'visible':>9} {'covered':>8}")
     for c in r["results"]:
         peak = "-" if c["peak_mib"] is None else f"{c['peak_mib']:.0f}"
-        print(f"{'train_cnn=' + str(c['train_cnn']):16} {c['median_ms']:>9.1f} {c['min_ms']:>8.1f} "
-              f"{c['it_per_s']:>7.2f} {peak:>9} {c['visible_points']:>9,} {c['covered_pixels']:>8.1%}")
+        print(
+            f"{'train_cnn=' + str(c['train_cnn']):16} {c['median_ms']:>9.1f} {c['min_ms']:>8.1f} "
+            f"{c['it_per_s']:>7.2f} {peak:>9} {c['visible_points']:>9,} {c['covered_pixels']:>8.1%}"
+        )
     b = r["blended"]
-    print(f"blended over {b['steps']:,} steps ({b['cnn_steps']:,} with CNN training): {b['it_per_s']:.2f} it/s, "
-          f"{b['hours']:.1f} h; published 800k steps: {b['hours_800k']:.1f} h")
+    print(
+        f"blended over {b['steps']:,} steps ({b['cnn_steps']:,} with CNN training): {b['it_per_s']:.2f} it/s, "
+        f"{b['hours']:.1f} h; published 800k steps: {b['hours_800k']:.1f} h"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,15 +217,29 @@ def main(argv: list[str] | None = None) -> int:
     cnn_steps = sum(bench.config.cnn_trains_at(s) for s in range(args.steps))
     total_ms = cnn_steps * with_cnn["median_ms"] + (args.steps - cnn_steps) * plain["median_ms"]
     report = {
-        "device": device_name(bench.device), "device_type": bench.device.type, "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "points_per_frame": points, "frames": FRAMES, "resolution": size,
-        "sources": args.sources, "layers": bench.config.layers, "repeats": args.repeats, "warmup": args.warmup,
-        "scene_size_m": bench.scene_size, "radius_fractions": bench.radius_fractions,
+        "device": device_name(bench.device),
+        "device_type": bench.device.type,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "points_per_frame": points,
+        "frames": FRAMES,
+        "resolution": size,
+        "sources": args.sources,
+        "layers": bench.config.layers,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "scene_size_m": bench.scene_size,
+        "radius_fractions": bench.radius_fractions,
         "radius_limits_m": list(bench.model.radius_limits),
         "initial_disc_px": [float(np.percentile(discs, q)) for q in (5, 50, 95)],
         "results": [plain, with_cnn],
-        "blended": {"steps": args.steps, "cnn_steps": cnn_steps, "it_per_s": args.steps / (total_ms / 1e3),
-                    "hours": total_ms / 3.6e6, "hours_800k": total_ms / 3.6e6 * 800_000 / args.steps},
+        "blended": {
+            "steps": args.steps,
+            "cnn_steps": cnn_steps,
+            "it_per_s": args.steps / (total_ms / 1e3),
+            "hours": total_ms / 3.6e6,
+            "hours_800k": total_ms / 3.6e6 * 800_000 / args.steps,
+        },
     }
     if args.json:
         print(json.dumps(report, indent=2))

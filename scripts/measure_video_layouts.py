@@ -18,8 +18,8 @@ import numpy as np
 
 from dataparsers.dynerf import DyNeRFDataParserConfig, read_dynerf_scene
 from dataparsers.easymocap_layout import read_layout
-from dataparsers.image_files import read_image, read_mask
 from fourk4d_ns.demo.capture import write_demo_capture
+from fourk4d_ns.io.images import read_image, read_mask
 
 
 def image_error(decoded: list[Path], rendered: list[Path]) -> tuple[float, float]:
@@ -48,8 +48,11 @@ def main() -> None:
                 if video_layout == "dynerf":
                     config = DyNeRFDataParserConfig(data=scene, downscale_factor=1, frame_format=frame_format)
                     decoded_scene = read_dynerf_scene(config, progress=False)
-                    decoded = [decoded_scene.frames.frame_path(f"cam{c:02d}", f)
-                               for c in range(len(decoded_scene.names)) for f in range(decoded_scene.num_frames)]
+                    decoded = [
+                        decoded_scene.frames.frame_path(f"cam{c:02d}", f)
+                        for c in range(len(decoded_scene.names))
+                        for f in range(decoded_scene.num_frames)
+                    ]
                     agreement = None
                 else:
                     layout = read_layout(scene, frame_format=frame_format, progress=False)
@@ -59,8 +62,12 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 mean, worst = image_error(decoded, rendered)
                 masks_text = "" if agreement is None else f", masks agree on {100 * agreement:.3f}% of pixels"
-                print(f"{video_layout:9s} {frame_format}: image error {mean:.2f} levels (worst image {worst:.2f}){masks_text}; "
-                      f"written in {written:.1f} s (rendering + encoding), decoded in {seconds:.1f} s ({len(decoded)} frames)")
+                print(
+                    f"{video_layout:9s} {frame_format}: image error {mean:.2f} levels "
+                    f"(worst image {worst:.2f}){masks_text}; "
+                    f"written in {written:.1f} s (rendering + encoding), "
+                    f"decoded in {seconds:.1f} s ({len(decoded)} frames)"
+                )
                 shutil.rmtree(scene / "fourk4d")  # decode from scratch for the other format
 
 

@@ -26,9 +26,12 @@ BIN = Path(sys.executable).parent
 CPU_SCHEDULE = {
     "iterations": 2500,
     "options": [
-        "--pipeline.model.max-points-per-frame", 20000,  # of the ~45k carved surface points per frame
-        "--pipeline.model.core.cnn-full-training-steps", 200,  # published 1000: the CNN is the costliest part on CPU
-        "--pipeline.model.core.feature-cache-size", 512,  # keep every source view's CNN features between CNN updates
+        "--pipeline.model.max-points-per-frame",
+        20000,  # of the ~45k carved surface points per frame
+        "--pipeline.model.core.cnn-full-training-steps",
+        200,  # published 1000: the CNN is the costliest part on CPU
+        "--pipeline.model.core.feature-cache-size",
+        512,  # keep every source view's CNN features between CNN updates
     ],
 }
 """Sized so that the whole job finishes within 20 minutes on a 2-core CPU (about 0.3 s per step)."""
@@ -45,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/demo"), help="capture folder (written if missing)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where runs are written")
-    parser.add_argument("--iterations", type=int, default=None, help="training iterations (default: sized for the device)")
+    parser.add_argument(
+        "--iterations", type=int, default=None, help="training iterations (default: sized for the device)"
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
@@ -63,10 +68,28 @@ def main() -> None:
 
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
     train = [
-        BIN / "ns-train", "fourk4d", "--data", args.data, "--output-dir", args.output_dir, "--experiment-name", "demo",
-        "--timestamp", stamp, "--machine.device-type", args.device, "--max-num-iterations", iterations,
-        "--steps-per-eval-image", 500, "--steps-per-save", 1000, "--vis", "tensorboard",
-        "--viewer.quit-on-train-completion", "True",
+        BIN / "ns-train",
+        "fourk4d",
+        "--data",
+        args.data,
+        "--output-dir",
+        args.output_dir,
+        "--experiment-name",
+        "demo",
+        "--timestamp",
+        stamp,
+        "--machine.device-type",
+        args.device,
+        "--max-num-iterations",
+        iterations,
+        "--steps-per-eval-image",
+        500,
+        "--steps-per-save",
+        1000,
+        "--vis",
+        "tensorboard",
+        "--viewer.quit-on-train-completion",
+        "True",
     ]
     train += schedule["options"]
     start = time.perf_counter()
@@ -76,17 +99,56 @@ def main() -> None:
     run_dir = args.output_dir / "demo" / "fourk4d" / stamp
     config = run_dir / "config.yml"
     start = time.perf_counter()
-    run([BIN / "ns-eval", "--load-config", config, "--output-path", run_dir / "eval.json",
-         "--render-output-path", run_dir / "eval_images"])
+    run(
+        [
+            BIN / "ns-eval",
+            "--load-config",
+            config,
+            "--output-path",
+            run_dir / "eval.json",
+            "--render-output-path",
+            run_dir / "eval_images",
+        ]
+    )
     timings["evaluation"] = time.perf_counter() - start
 
     start = time.perf_counter()
     videos = run_dir / "renders"
-    run([BIN / "fourk4d-render", "--mode", "orbit", "--load-config", config, "--frames", 96, "--height", 256,
-         "--output", videos / "orbit.mp4"])
-    run([BIN / "fourk4d-render", "--mode", "bullet-time", "--load-config", config, "--frame", 12, "--frames", 72,
-         "--height", 256, "--output", videos / "bullet-time.mp4"])
-    run([BIN / "fourk4d-render", "--mode", "fixed-view", "--load-config", config, "--output", videos / "fixed-view.mp4"])
+    run(
+        [
+            BIN / "fourk4d-render",
+            "--mode",
+            "orbit",
+            "--load-config",
+            config,
+            "--frames",
+            96,
+            "--height",
+            256,
+            "--output",
+            videos / "orbit.mp4",
+        ]
+    )
+    run(
+        [
+            BIN / "fourk4d-render",
+            "--mode",
+            "bullet-time",
+            "--load-config",
+            config,
+            "--frame",
+            12,
+            "--frames",
+            72,
+            "--height",
+            256,
+            "--output",
+            videos / "bullet-time.mp4",
+        ]
+    )
+    run(
+        [BIN / "fourk4d-render", "--mode", "fixed-view", "--load-config", config, "--output", videos / "fixed-view.mp4"]
+    )
     timings["videos"] = time.perf_counter() - start
 
     results = json.loads((run_dir / "eval.json").read_text())["results"]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dataparsers.easymocap_cameras import CameraRig, write_cameras
+from fourk4d_ns.core.camera import look_at
 from fourk4d_ns.rasterizer import build as rasterizer_build
 
 
@@ -32,17 +33,6 @@ def cuda_extension():
     return rasterizer_build.load_cuda_extension()
 
 
-def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV world-to-camera (R, T) of a camera at ``center`` looking at ``target`` (z up world)."""
-    forward = target - center
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(forward, np.asarray(up))
-    right = right / np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    return R, -R @ center
-
-
 def ring_rig(count: int, height: int, width: int, radius: float = 3.0, dist=None, seed: int = 0) -> CameraRig:
     """Cameras on a jittered ring looking at the origin, with optional distortion."""
     rng = np.random.default_rng(seed)
@@ -54,11 +44,22 @@ def ring_rig(count: int, height: int, width: int, radius: float = 3.0, dist=None
         Rs.append(R)
         Ts.append(T)
         focal = rng.uniform(0.9, 1.1) * width
-        Ks.append([[focal, 0, width / 2 + rng.uniform(-2, 2)], [0, focal * rng.uniform(0.98, 1.02), height / 2 + rng.uniform(-2, 2)], [0, 0, 1]])
+        Ks.append(
+            [
+                [focal, 0, width / 2 + rng.uniform(-2, 2)],
+                [0, focal * rng.uniform(0.98, 1.02), height / 2 + rng.uniform(-2, 2)],
+                [0, 0, 1],
+            ]
+        )
     dist = np.zeros((count, 5)) if dist is None else np.tile(np.asarray(dist, dtype=np.float64), (count, 1))
     return CameraRig(
-        names=[f"{i:02d}" for i in range(count)], K=np.asarray(Ks, dtype=np.float64), dist=dist,
-        R=np.stack(Rs), T=np.stack(Ts), height=np.full(count, height), width=np.full(count, width),
+        names=[f"{i:02d}" for i in range(count)],
+        K=np.asarray(Ks, dtype=np.float64),
+        dist=dist,
+        R=np.stack(Rs),
+        T=np.stack(Ts),
+        height=np.full(count, height),
+        width=np.full(count, width),
     )
 
 
@@ -74,8 +75,9 @@ def ray_miss_in_pixels(cameras, index: int, point: np.ndarray, u: float, v: floa
     return float(miss / (along * np.linalg.norm(direction)) * float(cameras.fx[index]))
 
 
-def write_synthetic_capture(root: Path, rig: CameraRig, frames: int, spelling: str = "easymocap", masks: bool = True,
-                            image_ext: str = ".png") -> Path:
+def write_synthetic_capture(
+    root: Path, rig: CameraRig, frames: int, spelling: str = "easymocap", masks: bool = True, image_ext: str = ".png"
+) -> Path:
     """A capture of random images (and disc masks) for the given rig; returns its folder."""
     rng = np.random.default_rng(1)
     root.mkdir(parents=True, exist_ok=True)
@@ -84,13 +86,24 @@ def write_synthetic_capture(root: Path, rig: CameraRig, frames: int, spelling: s
         h, w = int(rig.height[c]), int(rig.width[c])
         for f in range(frames):
             (root / "images" / name).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / "images" / name / f"{f:06d}{image_ext}"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+            cv2.imwrite(
+                str(root / "images" / name / f"{f:06d}{image_ext}"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            )
             if masks:
                 (root / "masks" / name).mkdir(parents=True, exist_ok=True)
                 mask = np.zeros((h, w), np.uint8)
                 cv2.circle(mask, (w // 2, h // 2), min(h, w) // 3, 255, -1)
                 cv2.imwrite(str(root / "masks" / name / f"{f:06d}.png"), mask)
     return root
+
+
+def carve(scene: Path, settings=None, progress: bool = False, **capture_options):
+    """Carves the training views of a capture, as ns-train fourk4d does (easymocap-data ``capture_options``)."""
+    from dataparsers.easymocap import EasyMocapDataParserConfig
+    from fourk4d_ns.integration.carving import carve_training_views
+
+    outputs = EasyMocapDataParserConfig(data=Path(scene), **capture_options).setup().get_dataparser_outputs("train")
+    return carve_training_views(outputs, settings, progress=progress)
 
 
 @pytest.fixture

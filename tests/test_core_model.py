@@ -176,7 +176,7 @@ def test_nearest_sources_excludes_the_target_and_picks_the_nearest():
 
 
 def test_ibr_reproduces_the_source_image_through_the_projection_conventions():
-    """One opaque point at every pixel centre of a plane, one source equal to the target camera:
+    """One opaque point at every pixel center of a plane, one source equal to the target camera:
     each point reads its own pixel of the source, so the render equals the image (SH off)."""
     height, width, z = 24, 32, 2.0
     K = torch.tensor([[40.0, 0, 15.0], [0, 40.0, 13.0], [0, 0, 1]])
@@ -186,9 +186,10 @@ def test_ibr_reproduces_the_source_image_through_the_projection_conventions():
     points = points.reshape(-1, 3)
     lower, upper = points.min(0).values - 0.1, points.max(0).values + 0.1
     scene_size = float((upper - lower).max())
-    radius = 0.75 * z / K[1, 1]  # a disc of 0.75 px: covers its own pixel centre only
-    config = CoreConfig(**SMALL_PLANES, radius_min_fraction=radius / scene_size,
-                        radius_max_fraction=1.0001 * radius / scene_size)
+    radius = 0.75 * z / K[1, 1]  # a disc of 0.75 px: covers its own pixel center only
+    config = CoreConfig(
+        **SMALL_PLANES, radius_min_fraction=radius / scene_size, radius_max_fraction=1.0001 * radius / scene_size
+    )
     model = FourK4DCore(config, [points], torch.stack([lower, upper]))
     with torch.no_grad():
         for module in (model.geometry_head.mlp[-1], model.sh_head.mlp[-1]):
@@ -199,7 +200,7 @@ def test_ibr_reproduces_the_source_image_through_the_projection_conventions():
     with torch.no_grad():
         out = model.render(0, K, R, T, height, width, sources)
     acc = out["accumulation"]
-    assert float(acc.min()) > 0.99  # sigmoid(5) at the disc centre
+    assert float(acc.min()) > 0.99  # sigmoid(5) at the disc center
     rendered = (out["rgb"] / acc).permute(2, 0, 1)
     assert torch.allclose(rendered, image, atol=1e-4)
 
@@ -211,7 +212,7 @@ def test_ibr_reproduces_the_source_image_through_the_projection_conventions():
         crop = model.render(0, Kc, R, T, 12, 20, sources)
     assert torch.allclose(crop["rgb"], out["rgb"][7:19, 5:25], atol=1e-5)
 
-    # A source crop stores the pixel centre convention too: grid coordinates of pixel centres.
+    # A source crop stores the pixel center convention too: grid coordinates of pixel centers.
     grid = project_to_grid(points[:1], K[None], R[None], T[None], [(height, width)])
     assert torch.allclose(grid[0, 0], torch.tensor([2 * 0.5 / width - 1, 2 * 0.5 / height - 1]), atol=1e-5)
 
@@ -259,8 +260,9 @@ def test_prune_cuts_points_and_optimizer_state():
 def test_feature_cache_reuses_maps_until_the_cnn_changes():
     scene = Scene(CoreConfig(**SMALL_PLANES, **SPHERE_RADII))
     model = scene.model
-    sources = SourceViews(scene.sources.images, scene.sources.K, scene.sources.R, scene.sources.T,
-                          keys=[("cam", i) for i in range(3)])
+    sources = SourceViews(
+        scene.sources.images, scene.sources.K, scene.sources.R, scene.sources.T, keys=[("cam", i) for i in range(3)]
+    )
     first = model.source_feature_maps(sources, train_cnn=False)
     again = model.source_feature_maps(sources, train_cnn=False)
     assert all(a is b for a, b in zip(first, again))

@@ -11,8 +11,9 @@ import pytest
 import trimesh
 
 from dataparsers.easymocap_cameras import read_cameras
-from fourk4d_ns.demo.capture import PRESETS, OutputExistsError, frame_time, write_demo_capture
-from fourk4d_ns.demo.cli import entrypoint
+from fourk4d_ns.cli.demo_scene import entrypoint
+from fourk4d_ns.core.timeline import frame_time
+from fourk4d_ns.demo.capture import PRESETS, OutputExistsError, write_demo_capture
 from fourk4d_ns.demo.figure import ArticulatedFigure
 from fourk4d_ns.demo.render import EmbreeUnavailableError, FrameRenderer
 from fourk4d_ns.demo.rig import build_rig
@@ -87,7 +88,7 @@ def test_cameras_read_back_match_the_rig(tiny: Path):
     assert split["test_cameras"] == test_names
     centers = rig.centers
     is_test = np.isin(rig.names, test_names)
-    ring_axis = centers[~is_test, :2].mean(axis=0)  # the ring is centred on the subject's bounding box
+    ring_axis = centers[~is_test, :2].mean(axis=0)  # the ring is centered on the subject's bounding box
     np.testing.assert_allclose(np.linalg.norm(centers[:, :2] - ring_axis, axis=1), TINY.layout.ring_radius, atol=1e-6)
     # Held-out cameras stand at other heights and azimuths than every training camera.
     distances = np.linalg.norm(centers[is_test][:, None] - centers[~is_test][None], axis=-1)
@@ -108,7 +109,7 @@ def test_surface_points_project_inside_masks(tiny: Path):
             xy = np.floor(pixels[:, :2] / pixels[:, 2:3]).astype(int)
             inside_image = (xy >= 0).all(axis=1) & (xy[:, 0] < 64) & (xy[:, 1] < 64)
             assert inside_image.all(), "the figure is never cut off"
-            # At 64x64 a limb is ~3 pixels wide, so many points fall on silhouette pixels whose centre misses.
+            # At 64x64 a limb is ~3 pixels wide, so many points fall on silhouette pixels whose center misses.
             assert mask[xy[:, 1], xy[:, 0]].mean() > 0.8
             dilated = cv2.dilate(mask.astype(np.uint8), kernel) > 0
             assert dilated[xy[:, 1], xy[:, 0]].all()
@@ -141,7 +142,15 @@ def test_surface_points_lie_on_the_posed_mesh():
 def test_same_seed_same_bytes_other_seed_differs(tiny: Path, tmp_path: Path):
     again = write_demo_capture(tmp_path / "again", preset="tiny", seed=0, progress=False)
     other = write_demo_capture(tmp_path / "other", preset="tiny", seed=1, progress=False)
-    files = ["intri.yml", "extri.yml", "split.json", "demo.json", "images/00/000000.png", "images/07/000003.png", "masks/03/000002.png"]
+    files = [
+        "intri.yml",
+        "extri.yml",
+        "split.json",
+        "demo.json",
+        "images/00/000000.png",
+        "images/07/000003.png",
+        "masks/03/000002.png",
+    ]
     for name in files:
         assert (again / name).read_bytes() == (tiny / name).read_bytes(), name
     assert (other / "images/00/000000.png").read_bytes() != (tiny / "images/00/000000.png").read_bytes()

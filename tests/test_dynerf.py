@@ -15,11 +15,12 @@ import torchvision
 from conftest import look_at, ray_miss_in_pixels
 
 from dataparsers.dynerf import DyNeRFDataParserConfig
-from dataparsers.errors import CaptureError
-from dataparsers.image_files import read_image
 from dataparsers.llff_poses import read_poses_bounds
 from fourk4d_ns.demo.capture import PRESETS, write_demo_capture
-from fourk4d_ns.demo.video_layouts import available_encoder, write_video
+from fourk4d_ns.demo.video_layouts import CRF
+from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.images import read_image
+from fourk4d_ns.io.video import available_encoder, write_video
 
 TINY = PRESETS["tiny"]
 NUM_CAMERAS = TINY.layout.train_cameras + TINY.layout.test_cameras
@@ -32,7 +33,9 @@ def parse(data: Path, split: str = "train", **options):
 @pytest.fixture(scope="module")
 def demo_dynerf(tmp_path_factory) -> Path:
     """The tiny demo capture (seed 0) as a DyNeRF scene (treat as read-only apart from its cache)."""
-    return write_demo_capture(tmp_path_factory.mktemp("dynerf") / "scene", preset="tiny", videos="dynerf", progress=False)
+    return write_demo_capture(
+        tmp_path_factory.mktemp("dynerf") / "scene", preset="tiny", videos="dynerf", progress=False
+    )
 
 
 @pytest.fixture
@@ -50,8 +53,8 @@ def opencv_to_llff_row(R: np.ndarray, T: np.ndarray, height: int, width: int, fo
     """A poses_bounds.npy row built by hand from an OpenCV world-to-camera (R, T): the camera's axes in
     world coordinates are the rows of R (x right, y down, z forward); LLFF wants [down, right, back]."""
     right, down, forward = R[0], R[1], R[2]
-    centre = -R.T @ T
-    pose = np.stack([down, right, -forward, centre, [height, width, focal]], axis=1)  # 3x5, columns as above
+    center = -R.T @ T
+    pose = np.stack([down, right, -forward, center, [height, width, focal]], axis=1)  # 3x5, columns as above
     return np.concatenate([pose.reshape(-1), [near, far]])
 
 
@@ -63,8 +66,8 @@ def test_llff_poses_round_trip_through_nerfstudio_cameras(tmp_path: Path, downsc
     focals = rng.uniform(0.8, 1.2, count) * width
     rotations, translations, rows = [], [], []
     for i, focal in enumerate(focals):
-        centre = np.array([rng.uniform(-1, 1), -4.0 + rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5)])
-        R, T = look_at(centre, rng.normal(0, 0.1, 3))
+        center = np.array([rng.uniform(-1, 1), -4.0 + rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5)])
+        R, T = look_at(center, rng.normal(0, 0.1, 3))
         rotations.append(R)
         translations.append(T)
         # The poses refer to twice the video's resolution (as DyNeRF's hwf refers to the full 2704x2028).
@@ -72,7 +75,9 @@ def test_llff_poses_round_trip_through_nerfstudio_cameras(tmp_path: Path, downsc
     np.save(tmp_path / "poses_bounds.npy", np.stack(rows))
     frames = [rng.integers(0, 255, (height, width, 3), dtype=np.uint8)] * 2
     for i in range(count):
-        write_video(tmp_path / f"cam{i:02d}.mp4", frames, 30.0, available_encoder(("libx264",)))
+        write_video(
+            tmp_path / f"cam{i:02d}.mp4", frames, 30.0, available_encoder(("libx264",)), crf=CRF, full_chroma=True
+        )
 
     outputs = parse(tmp_path, eval_cameras=(), downscale_factor=downscale_factor)
     cameras = outputs.cameras
@@ -83,7 +88,7 @@ def test_llff_poses_round_trip_through_nerfstudio_cameras(tmp_path: Path, downsc
     for index in range(count):
         for point in rng.uniform(-0.5, 0.5, (10, 3)):
             camera_point = rotations[index] @ point + translations[index]
-            u = focals[index] * camera_point[0] / camera_point[2] + width / 2  # principal point: image centre
+            u = focals[index] * camera_point[0] / camera_point[2] + width / 2  # principal point: image center
             v = focals[index] * camera_point[1] / camera_point[2] + height / 2
             world_point = scale * (transform[:, :3] @ point + transform[:, 3])
             miss = ray_miss_in_pixels(cameras, index, world_point, u / downscale_factor, v / downscale_factor)
@@ -104,11 +109,15 @@ def test_splits_times_frames_and_bounds(demo_dynerf: Path):
 
     near_far = train.metadata["near_far"]
     assert near_far.shape == (NUM_CAMERAS, 2) and train.metadata["near"] == pytest.approx(4 / 3)
-    centres = torch.cat([test.cameras.camera_to_worlds[:1, :, 3], train.cameras.camera_to_worlds[: NUM_CAMERAS - 1, :, 3]])
-    assert torch.allclose(centres.mean(0), torch.zeros(3), atol=1e-5)  # centred on the mean camera centre
+    centers = torch.cat(
+        [test.cameras.camera_to_worlds[:1, :, 3], train.cameras.camera_to_worlds[: NUM_CAMERAS - 1, :, 3]]
+    )
+    assert torch.allclose(centers.mean(0), torch.zeros(3), atol=1e-5)  # centered on the mean camera center
     # The scene box spans every camera's view between its bounds, e.g. the optical axes at mid-depth.
-    axes = -torch.cat([test.cameras.camera_to_worlds[:1, :, 2], train.cameras.camera_to_worlds[: NUM_CAMERAS - 1, :, 2]])
-    middle = centres + axes * torch.as_tensor(near_far.mean(1), dtype=torch.float32)[:, None]
+    axes = -torch.cat(
+        [test.cameras.camera_to_worlds[:1, :, 2], train.cameras.camera_to_worlds[: NUM_CAMERAS - 1, :, 2]]
+    )
+    middle = centers + axes * torch.as_tensor(near_far.mean(1), dtype=torch.float32)[:, None]
     box = train.scene_box.aabb
     assert torch.all(middle >= box[0]) and torch.all(middle <= box[1])
 
@@ -128,8 +137,11 @@ def test_original_world_kept_on_request(demo_dynerf: Path):
 
 def test_decoded_frames_match_the_rendered_images(demo_dynerf: Path, tiny_demo_capture: Path):
     outputs = parse(demo_dynerf, "train", downscale_factor=1)
-    for path, camera, frame in zip(outputs.image_filenames, outputs.cameras.metadata["camera_index"].flatten(),
-                                   outputs.cameras.metadata["frame_index"].flatten()):
+    for path, camera, frame in zip(
+        outputs.image_filenames,
+        outputs.cameras.metadata["camera_index"].flatten(),
+        outputs.cameras.metadata["frame_index"].flatten(),
+    ):
         rendered = read_image(tiny_demo_capture / "images" / f"{int(camera):02d}" / f"{int(frame):06d}.png")
         assert np.abs(read_image(path).astype(float) - rendered).mean() < 2.5, path
 
@@ -168,17 +180,33 @@ def test_corrupt_camera_video(dynerf_copy: Path):
 
 def test_ns_train_nerfacto_starts_on_a_dynerf_scene(dynerf_copy: Path, tmp_path: Path):
     """nerfacto trains for two iterations on CPU with dyn3d-data as its dataparser."""
-    # nerfacto builds LPIPS (AlexNet) and would download its weights; offline, a randomly initialised
+    # nerfacto builds LPIPS (AlexNet) and would download its weights; offline, a randomly initialized
     # state dict under the expected cache name stands in (the LPIPS values are then meaningless).
     checkpoints = tmp_path / "torch_home" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
     torch.save(torchvision.models.alexnet().state_dict(), checkpoints / "alexnet-owt-7be5be79.pth")
     command = [
-        str(Path(sys.executable).parent / "ns-train"), "nerfacto", "--data", str(dynerf_copy),
-        "--output-dir", str(tmp_path / "outputs"), "--machine.device-type", "cpu", "--max-num-iterations", "2",
-        "--vis", "tensorboard", "--viewer.quit-on-train-completion", "True",
-        "--pipeline.datamanager.train-num-rays-per-batch", "256", "--pipeline.model.eval-num-rays-per-chunk", "256",
-        "dyn3d-data", "--downscale-factor", "1",
+        str(Path(sys.executable).parent / "ns-train"),
+        "nerfacto",
+        "--data",
+        str(dynerf_copy),
+        "--output-dir",
+        str(tmp_path / "outputs"),
+        "--machine.device-type",
+        "cpu",
+        "--max-num-iterations",
+        "2",
+        "--vis",
+        "tensorboard",
+        "--viewer.quit-on-train-completion",
+        "True",
+        "--pipeline.datamanager.train-num-rays-per-batch",
+        "256",
+        "--pipeline.model.eval-num-rays-per-chunk",
+        "256",
+        "dyn3d-data",
+        "--downscale-factor",
+        "1",
     ]
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch_home")}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

@@ -14,7 +14,7 @@ from conftest import ray_miss_in_pixels, ring_rig, write_synthetic_capture
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_cameras import read_cameras
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError
 
 
 def parse(data: Path, split: str = "train", **options):
@@ -64,7 +64,9 @@ def test_camera_round_trip_sub_pixel(tmp_path: Path, dist):
     rng = np.random.default_rng(0)
     for index in range(len(rig)):
         for point in rng.uniform(-0.5, 0.5, (20, 3)):
-            pixel, _ = cv2.projectPoints(point[None], cv2.Rodrigues(rig.R[index])[0], rig.T[index], rig.K[index], rig.dist[index])
+            pixel, _ = cv2.projectPoints(
+                point[None], cv2.Rodrigues(rig.R[index])[0], rig.T[index], rig.K[index], rig.dist[index]
+            )
             u, v = pixel.reshape(2)
             assert ray_miss_in_pixels(cameras, index, point, u, v) < 0.05
 
@@ -95,7 +97,9 @@ def test_optimized_cameras_preferred(synthetic_capture: Path):
 
 
 def test_selection_and_downscale(synthetic_capture: Path):
-    outputs = parse(synthetic_capture, "train", camera_step=2, frames=(0, 2), eval_camera_interval=0, downscale_factor=2)
+    outputs = parse(
+        synthetic_capture, "train", camera_step=2, frames=(0, 2), eval_camera_interval=0, downscale_factor=2
+    )
     assert outputs.metadata["camera_names"] == ["00", "02", "04"]
     assert outputs.metadata["frame_names"] == ["000000", "000002"]
     assert outputs.cameras.times.flatten().tolist() == [0, 0, 0, 1, 1, 1]

@@ -12,11 +12,12 @@ import pytest
 import torch
 from plyfile import PlyData
 
+from fourk4d_ns.cli.export import ExportCommand
 from fourk4d_ns.core.heads import sh_basis
-from fourk4d_ns.export_cli import ExportCommand
 from fourk4d_ns.playback.bake_format import (
     BakedCamera,
     BakedFrame,
+    BakeError,
     BakeManifest,
     read_frame,
     read_manifest,
@@ -27,7 +28,7 @@ from fourk4d_ns.playback.export import (
     export_frame,
     export_gaussian_ply,
 )
-from fourk4d_ns.playback.fused import baked_colours
+from fourk4d_ns.playback.fused import baked_colors
 
 N = 300
 SH_WEIGHT = 0.25
@@ -89,19 +90,19 @@ def center_of(cam: BakedCamera) -> torch.Tensor:
     return torch.tensor(-R.T @ T, dtype=torch.float32)
 
 
-def expected_colours(manifest: BakeManifest, frame: BakedFrame, name: str):
-    """The model's colours from camera ``name``, sources picked by brute force."""
+def expected_colors(manifest: BakeManifest, frame: BakedFrame, name: str):
+    """The model's colors from camera ``name``, sources picked by brute force."""
     cam = next(c for c in manifest.cameras if c.name == name)
     center = center_of(cam)
     centers = torch.stack([center_of(c) for c in manifest.baked_cameras()])
     distance = (centers - center).norm(dim=-1).numpy()
     sources = np.argsort(distance, kind="stable")[:NUM_SOURCES].tolist()
-    colours = baked_colours(frame.xyz, frame.sh, frame.ibr, sources, center, SH_WEIGHT)
-    return colours, center
+    colors = baked_colors(frame.xyz, frame.sh, frame.ibr, sources, center, SH_WEIGHT)
+    return colors, center
 
 
-def gs_colour(vertex, at: torch.Tensor) -> torch.Tensor:
-    """3DGS colour SH(d) . f + 0.5 of the vertices seen from centre ``at``."""
+def gs_color(vertex, at: torch.Tensor) -> torch.Tensor:
+    """3DGS color SH(d) . f + 0.5 of the vertices seen from center ``at``."""
     xyz = torch.tensor(np.stack([vertex[a] for a in "xyz"], -1), dtype=torch.float64)
     f = gs_coefficients(vertex)
     dirs = torch.nn.functional.normalize(xyz - at.double(), dim=-1)
@@ -134,61 +135,49 @@ def test_point_cloud_ply(bake, tmp_path):
     np.testing.assert_array_equal(xyz, frame.xyz.float().numpy())
     np.testing.assert_array_equal(vertex["radius"], frame.radius.float().numpy())
     np.testing.assert_array_equal(vertex["density"], frame.density.float().numpy())
-    colours, _ = expected_colours(manifest, frame, "cam_0")
+    colors, _ = expected_colors(manifest, frame, "cam_0")
     rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], -1) / 255.0
     # Rounded: within half a level (the brief's bound is 1/255).
-    assert np.abs(rgb - colours.numpy()).max() <= 0.5 / 255 + 1e-5
+    assert np.abs(rgb - colors.numpy()).max() <= 0.5 / 255 + 1e-5
 
 
 def test_gaussian_ply(bake, tmp_path):
     manifest, frame = load(bake, 1)
-    export_frame(
-        manifest, frame, tmp_path, "000001", view_camera="cam_h", formats=("gaussians",)
-    )
+    export_frame(manifest, frame, tmp_path, "000001", view_camera="cam_h", formats=("gaussians",))
     assert not (tmp_path / "points").exists()
     ply = PlyData.read(str(tmp_path / "gaussians" / "000001.ply"))
     assert not ply.text and ply.byte_order == "<"
     vertex = ply["vertex"].data
-    assert (
-        list(vertex.dtype.names) == GAUSSIAN_PROPERTIES
-        and len(GAUSSIAN_PROPERTIES) == 62
-    )
-    assert (
-        all(vertex.dtype[n].str == "<f4" for n in GAUSSIAN_PROPERTIES)
-        and len(vertex) == N
-    )
+    assert list(vertex.dtype.names) == GAUSSIAN_PROPERTIES and len(GAUSSIAN_PROPERTIES) == 62
+    assert all(vertex.dtype[n].str == "<f4" for n in GAUSSIAN_PROPERTIES) and len(vertex) == N
     radius, density = frame.radius.double().numpy(), frame.density.double().numpy()
     for i in range(3):
-        np.testing.assert_allclose(
-            vertex[f"scale_{i}"], np.log(radius / np.sqrt(6)), rtol=1e-6
-        )
+        np.testing.assert_allclose(vertex[f"scale_{i}"], np.log(radius / np.sqrt(6)), rtol=1e-6)
         assert not vertex[f"n{'xyz'[i]}"].any()
     np.testing.assert_allclose(1 / (1 + np.exp(-vertex["opacity"])), density, atol=1e-6)
     rot = np.stack([vertex[f"rot_{i}"] for i in range(4)], -1)
     np.testing.assert_array_equal(rot, np.tile([1.0, 0, 0, 0], (N, 1)))
     f = gs_coefficients(vertex)
-    torch.testing.assert_close(
-        f[:, :, 1:], SH_WEIGHT * frame.sh[:, :, 1:].double(), rtol=1e-6, atol=1e-7
-    )
-    colours, center = expected_colours(manifest, frame, "cam_h")
-    assert (gs_colour(vertex, center) - colours.double()).abs().max() < 1e-4
+    torch.testing.assert_close(f[:, :, 1:], SH_WEIGHT * frame.sh[:, :, 1:].double(), rtol=1e-6, atol=1e-7)
+    colors, center = expected_colors(manifest, frame, "cam_h")
+    assert (gs_color(vertex, center) - colors.double()).abs().max() < 1e-4
     # The held-out view blends other cameras than cam_0's view.
-    other, _ = expected_colours(manifest, frame, "cam_0")
-    assert (other - colours).abs().max() > 0.05
+    other, _ = expected_colors(manifest, frame, "cam_0")
+    assert (other - colors).abs().max() > 0.05
 
 
 def test_gaussian_view_dependence_first_order(bake, tmp_path):
-    """Away from the export view, the 3DGS colour follows the model's SH term to first order."""
+    """Away from the export view, the 3DGS color follows the model's SH term to first order."""
     manifest, frame = load(bake)
     sh = frame.sh.float() * 0.2
     cams = {c.name: c for c in manifest.cameras}
     view, away = center_of(cams["cam_1"]), center_of(cams["cam_3"])
     sources = [1, 0]
-    colours = baked_colours(frame.xyz, sh, frame.ibr, sources, view, SH_WEIGHT)
+    colors = baked_colors(frame.xyz, sh, frame.ibr, sources, view, SH_WEIGHT)
     path = export_gaussian_ply(
         tmp_path / "g.ply",
         frame.xyz.float(),
-        colours,
+        colors,
         sh,
         frame.radius.float(),
         frame.density.float(),
@@ -196,12 +185,10 @@ def test_gaussian_view_dependence_first_order(bake, tmp_path):
         SH_WEIGHT,
     )
     vertex = PlyData.read(str(path))["vertex"].data
-    assert (gs_colour(vertex, view) - colours.double()).abs().max() < 1e-4
-    model_away = baked_colours(
-        frame.xyz, sh, frame.ibr, sources, away, SH_WEIGHT
-    ).double()
-    error = (gs_colour(vertex, away) - model_away).abs()
-    change = (colours.double() - model_away).abs()
+    assert (gs_color(vertex, view) - colors.double()).abs().max() < 1e-4
+    model_away = baked_colors(frame.xyz, sh, frame.ibr, sources, away, SH_WEIGHT).double()
+    error = (gs_color(vertex, away) - model_away).abs()
+    change = (colors.double() - model_away).abs()
     assert error.max() < 0.05
     # The view dependence is kept, not frozen at the export view.
     assert error.mean() < 0.25 * change.mean()
@@ -226,9 +213,7 @@ def test_cli_end_to_end(bake, tmp_path):
         out / "points" / "000001.ply",
     ]
     assert sorted(p.name for p in out.rglob("*.ply")) == ["000001.ply", "000001.ply"]
-    written = ExportCommand(
-        load_config=bake.parent / "config.yml", output=tmp_path, format="points"
-    ).main()
+    written = ExportCommand(load_config=bake.parent / "config.yml", output=tmp_path, format="points").main()
     assert sorted(written) == [tmp_path / "points" / f"00000{i}.ply" for i in range(2)]
     with pytest.raises(ValueError, match="out of range"):
         ExportCommand(bake=bake, output=tmp_path, frames=(2,)).main()
@@ -237,20 +222,15 @@ def test_cli_end_to_end(bake, tmp_path):
 def test_cli_missing_bake(tmp_path):
     config = tmp_path / "config.yml"
     config.write_text("")
-    with pytest.raises(
-        FileNotFoundError, match=f"run fourk4d-bake --load-config {config} first"
-    ):
+    with pytest.raises(BakeError, match=f"run fourk4d-bake --load-config {config} first"):
         ExportCommand(load_config=config).main()
     result = subprocess.run(
-        [sys.executable, "-m", "fourk4d_ns.export_cli", "--load-config", str(config)],
+        [sys.executable, "-m", "fourk4d_ns.cli.export", "--load-config", str(config)],
         check=False,
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
     )
-    assert result.returncode == 1
-    assert (
-        "run fourk4d-bake --load-config" in result.stderr
-        and "Traceback" not in result.stderr
-    )
+    assert result.returncode == 2
+    assert "run fourk4d-bake --load-config" in result.stderr and "Traceback" not in result.stderr

@@ -14,24 +14,56 @@ import torch
 
 BIN = Path(sys.executable).parent
 FAST = [
-    "--machine.device-type", "cpu", "--vis", "tensorboard", "--viewer.quit-on-train-completion", "True",
-    "--pipeline.model.max-points-per-frame", "3000", "--pipeline.model.carve.fine-resolution", "64",
-    "--pipeline.model.core.spatial-resolutions", "16", "32", "--pipeline.model.core.layers", "8",
+    "--machine.device-type",
+    "cpu",
+    "--vis",
+    "tensorboard",
+    "--viewer.quit-on-train-completion",
+    "True",
+    "--pipeline.model.max-points-per-frame",
+    "3000",
+    "--pipeline.datamanager.carve.fine-resolution",
+    "64",
+    "--pipeline.model.core.spatial-resolutions",
+    "16",
+    "32",
+    "--pipeline.model.core.layers",
+    "8",
 ]
 """Small settings so that a few iterations take seconds."""
 
 
 def ns(command: str, *args, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(BIN / command), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    result = subprocess.run(
+        [str(BIN / command), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
 
 def train(data: Path, output: Path, iterations: int, *extra) -> Path:
-    ns("ns-train", "fourk4d", "--data", data, "--output-dir", output, "--experiment-name", "run", "--timestamp", "t",
-       "--max-num-iterations", iterations, "--steps-per-save", iterations, "--steps-per-eval-image", iterations, *FAST, *extra,
-       cwd=output.parent)
+    ns(
+        "ns-train",
+        "fourk4d",
+        "--data",
+        data,
+        "--output-dir",
+        output,
+        "--experiment-name",
+        "run",
+        "--timestamp",
+        "t",
+        "--max-num-iterations",
+        iterations,
+        "--steps-per-save",
+        iterations,
+        "--steps-per-eval-image",
+        iterations,
+        *FAST,
+        *extra,
+        cwd=output.parent,
+    )
     return output / "run" / "fourk4d" / "t"
 
 
@@ -52,13 +84,43 @@ def test_train_eval_render(tiny_demo_copy: Path, tmp_path: Path):
     results = json.loads((tmp_path / "eval.json").read_text())["results"]
     for key in ("psnr", "ssim", "psnr_foreground"):
         assert np.isfinite(results[key]), results
-    ns("ns-render", "dataset", "--load-config", run / "config.yml", "--split", "test", "--output-path", tmp_path / "renders", cwd=tmp_path)
+    ns(
+        "ns-render",
+        "dataset",
+        "--load-config",
+        run / "config.yml",
+        "--split",
+        "test",
+        "--output-path",
+        tmp_path / "renders",
+        cwd=tmp_path,
+    )
     renders = sorted((tmp_path / "renders" / "test" / "rgb").rglob("*.jpg"))
     assert len(renders) == 2 * 4  # two held-out cameras x four frames
     assert cv2.imread(str(renders[0])).shape == (64, 64, 3)
-    ns("fourk4d-orbit-path", "--data", tiny_demo_copy, "--output", tmp_path / "orbit.json", "--frames", "3", "--height", "32", cwd=tmp_path)
-    ns("ns-render", "camera-path", "--load-config", run / "config.yml", "--camera-path-filename", tmp_path / "orbit.json",
-       "--output-path", tmp_path / "orbit.mp4", cwd=tmp_path)
+    ns(
+        "fourk4d-orbit-path",
+        "--data",
+        tiny_demo_copy,
+        "--output",
+        tmp_path / "orbit.json",
+        "--frames",
+        "3",
+        "--height",
+        "32",
+        cwd=tmp_path,
+    )
+    ns(
+        "ns-render",
+        "camera-path",
+        "--load-config",
+        run / "config.yml",
+        "--camera-path-filename",
+        tmp_path / "orbit.json",
+        "--output-path",
+        tmp_path / "orbit.mp4",
+        cwd=tmp_path,
+    )
     assert (tmp_path / "orbit.mp4").stat().st_size > 0
     check_playback(run, tmp_path)
 
@@ -78,15 +140,48 @@ def check_playback(run: Path, tmp_path: Path) -> None:
     ns("fourk4d-render", "--mode", "orbit", "--load-config", config, "--frames", "5", "--height", "32", cwd=tmp_path)
     orbit = video_frames(run / "renders" / "orbit.mp4")
     assert len(orbit) == 5 and orbit[0].shape == (32, 32, 3) and orbit[0].max() > 0
-    ns("fourk4d-render", "--mode", "bullet-time", "--load-config", config, "--frame", "2", "--frames", "4",
-       "--height", "32", "--output", tmp_path / "bullet.mp4", cwd=tmp_path)
+    ns(
+        "fourk4d-render",
+        "--mode",
+        "bullet-time",
+        "--load-config",
+        config,
+        "--frame",
+        "2",
+        "--frames",
+        "4",
+        "--height",
+        "32",
+        "--output",
+        tmp_path / "bullet.mp4",
+        cwd=tmp_path,
+    )
     assert len(video_frames(tmp_path / "bullet.mp4")) == 4
-    ns("fourk4d-render", "--mode", "fixed-view", "--load-config", config, "--output", tmp_path / "fixed.mp4", cwd=tmp_path)
+    ns(
+        "fourk4d-render",
+        "--mode",
+        "fixed-view",
+        "--load-config",
+        config,
+        "--output",
+        tmp_path / "fixed.mp4",
+        cwd=tmp_path,
+    )
     fixed = video_frames(tmp_path / "fixed.mp4")
     assert len(fixed) == 4 and fixed[0].shape == (64, 64, 3)
     assert not np.array_equal(fixed[0], fixed[-1]), "time moves in the fixed view"
-    ns("fourk4d-render", "--mode", "camera-path", "--bake", run / "bake", "--camera-path-filename", tmp_path / "orbit.json",
-       "--output", tmp_path / "path.mp4", cwd=tmp_path)
+    ns(
+        "fourk4d-render",
+        "--mode",
+        "camera-path",
+        "--bake",
+        run / "bake",
+        "--camera-path-filename",
+        tmp_path / "orbit.json",
+        "--output",
+        tmp_path / "path.mp4",
+        cwd=tmp_path,
+    )
     assert len(video_frames(tmp_path / "path.mp4")) == 3
 
     # The viewer (a camera without dataset metadata) renders from the bake, like the model up to float16.
@@ -97,9 +192,16 @@ def check_playback(run: Path, tmp_path: Path) -> None:
     model = pipeline.model
     assert model.config.bake_folder == run / "bake"
     eval_camera = pipeline.datamanager.eval_dataset.cameras[1:2]
-    camera = Cameras(camera_to_worlds=eval_camera.camera_to_worlds, fx=eval_camera.fx, fy=eval_camera.fy,
-                     cx=eval_camera.cx, cy=eval_camera.cy, width=eval_camera.width, height=eval_camera.height,
-                     times=eval_camera.times)
+    camera = Cameras(
+        camera_to_worlds=eval_camera.camera_to_worlds,
+        fx=eval_camera.fx,
+        fy=eval_camera.fy,
+        cx=eval_camera.cx,
+        cy=eval_camera.cy,
+        width=eval_camera.width,
+        height=eval_camera.height,
+        times=eval_camera.times,
+    )
     baked = model.get_outputs_for_camera(camera)
     assert model.baked_renderer() is not None
     model.viewer_use_bake.value = False
@@ -135,7 +237,15 @@ def test_checkpoint_resume_continues_with_identical_parameters(tiny_demo_copy: P
 
     # Resume training from the checkpoint: it loads, optimizer states included, and carries on for
     # two more iterations (nerfstudio counts max-num-iterations from the loaded step).
-    resumed = train(tiny_demo_copy, tmp_path / "resumed", 2, "--load-dir", run / "nerfstudio_models", "--pipeline.model.max-points-per-frame", "100000")
+    resumed = train(
+        tiny_demo_copy,
+        tmp_path / "resumed",
+        2,
+        "--load-dir",
+        run / "nerfstudio_models",
+        "--pipeline.model.max-points-per-frame",
+        "100000",
+    )
     final = torch.load(next((resumed / "nerfstudio_models").glob("step-*.ckpt")), map_location="cpu")
     assert final["step"] == 5
     assert [v.shape[0] for k, v in final["pipeline"].items() if ".core.points." in k] == counts

@@ -17,9 +17,10 @@ import torch
 from test_rasterizer import random_scene
 from test_rasterizer_cuda import needs_gpu
 
+from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
-from fourk4d_ns.core.point_model import FourK4DCore, camera_center
+from fourk4d_ns.core.point_model import FourK4DCore
 from fourk4d_ns.playback.bake import bake_frame, bake_frames
 from fourk4d_ns.playback.bake_format import (
     FORMAT_NAME,
@@ -77,9 +78,7 @@ def random_frame(n: int, cameras: int, seed: int) -> BakedFrame:
     )
 
 
-def make_manifest(
-    num_frames: int, baked: int, held_out: int = 1, num_sources: int = 2
-) -> BakeManifest:
+def make_manifest(num_frames: int, baked: int, held_out: int = 1, num_sources: int = 2) -> BakeManifest:
     """A manifest with ``held_out`` unbaked cameras listed first, then ``baked`` ring cameras."""
     cameras = []
     for i in range(held_out + baked):
@@ -107,9 +106,7 @@ def make_manifest(
     )
 
 
-def write_random_bake(
-    folder: Path, num_frames: int = 3, n: int = 40, cameras: int = 2, seed: int = 0
-):
+def write_random_bake(folder: Path, num_frames: int = 3, n: int = 40, cameras: int = 2, seed: int = 0):
     frames = [random_frame(n + f, cameras, seed + f) for f in range(num_frames)]
     manifest = make_manifest(num_frames, cameras)
     write_bake(folder, manifest, frames)
@@ -138,9 +135,7 @@ def hidden_entries(parent: Path) -> list[str]:
 def test_bake_round_trip(tmp_path):
     folder = tmp_path / "bake"
     manifest, frames = write_random_bake(folder, num_frames=3)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [MANIFEST] + [frame_file_name(f) for f in range(3)]
-    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST] + [frame_file_name(f) for f in range(3)])
     loaded = read_manifest(folder)
     assert loaded.format == FORMAT_NAME and loaded.version == FORMAT_VERSION == 1
     assert loaded.num_frames == 3 and loaded.frame_names == [
@@ -149,9 +144,7 @@ def test_bake_round_trip(tmp_path):
         "000002",
     ]
     assert loaded.cameras == manifest.cameras  # names, K, R, T, sizes and baked flags
-    assert [(c.height, c.width) for c in loaded.cameras] == [
-        (SIZE, SIZE + 8 * i) for i in range(3)
-    ]
+    assert [(c.height, c.width) for c in loaded.cameras] == [(SIZE, SIZE + 8 * i) for i in range(3)]
     assert [c.name for c in loaded.baked_cameras()] == ["cam01", "cam02"]
     assert dataclasses.asdict(loaded) == dataclasses.asdict(manifest)
     for f, (record, frame) in enumerate(zip(loaded.frames, frames)):
@@ -177,9 +170,7 @@ def test_bake_of_a_core_round_trips(tmp_path, baked_scene):
     write_bake(folder, manifest, (b for b in baked_scene.bakes))
     loaded = read_manifest(folder)
     for f in range(2):
-        assert_frames_equal(
-            read_frame(folder, loaded, f), baked_scene.bakes[f].to(dtype=torch.float16)
-        )
+        assert_frames_equal(read_frame(folder, loaded, f), baked_scene.bakes[f].to(dtype=torch.float16))
 
 
 def test_frame_files_are_safetensors(tmp_path):
@@ -215,15 +206,11 @@ def test_write_bake_replaces_a_bake_atomically(tmp_path):
     write_random_bake(folder, num_frames=3, seed=0)
     (folder / "stale.txt").write_text("from the old bake")
     _, frames = write_random_bake(folder, num_frames=2, n=25, seed=10)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [MANIFEST] + [frame_file_name(f) for f in range(2)]
-    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST] + [frame_file_name(f) for f in range(2)])
     loaded = read_manifest(folder)
     assert loaded.num_frames == 2
     for f in range(2):
-        assert_frames_equal(
-            read_frame(folder, loaded, f), frames[f].to(dtype=torch.float16)
-        )
+        assert_frames_equal(read_frame(folder, loaded, f), frames[f].to(dtype=torch.float16))
     # No staging or retired folders are left.
     assert [p.name for p in tmp_path.iterdir()] == ["bake"]
 
@@ -324,9 +311,7 @@ def test_manifest_of_another_format_is_rejected(bake_folder):
         read_manifest(bake_folder)
 
 
-@pytest.mark.parametrize(
-    "text", ['{"format": "fourk4d-bake", "version": 1', "", "[1, 2"]
-)
+@pytest.mark.parametrize("text", ['{"format": "fourk4d-bake", "version": 1', "", "[1, 2"])
 def test_malformed_json_is_rejected(bake_folder, text):
     (bake_folder / MANIFEST).write_text(text)
     with pytest.raises(BakeError, match=f"{MANIFEST}.*not valid JSON"):
@@ -351,9 +336,7 @@ def test_missing_frame_file_is_rejected(bake_folder):
         read_manifest(bake_folder)
 
 
-def _replace_frame_file(
-    folder: Path, frame: int, tensors: dict[str, torch.Tensor]
-) -> None:
+def _replace_frame_file(folder: Path, frame: int, tensors: dict[str, torch.Tensor]) -> None:
     """Writes ``tensors`` as the frame's file and fixes its bytes and SHA-256 in the manifest, so
     only the checks on the tensors themselves can catch it."""
     from safetensors.torch import save_file
@@ -405,9 +388,7 @@ class Scene:
             radius_min_fraction=0.01,
             radius_max_fraction=0.03,
         )
-        self.core = FourK4DCore(
-            config, points, torch.tensor([[-1.0, -1, -1], [1, 1, 1]])
-        ).eval()
+        self.core = FourK4DCore(config, points, torch.tensor([[-1.0, -1, -1], [1, 1, 1]])).eval()
         self.C = 6
         # The baked cameras of make_manifest(held_out=1).
         Rs, Ts = zip(*[ring_camera(0.3 + i) for i in range(1, self.C + 1)])
@@ -424,9 +405,7 @@ class Scene:
         )
 
     def reference(self, frame, K, R, T, height, width, count, background=None):
-        sources = nearest_sources(
-            camera_center(R, T), self.sources(frame).centers(), count
-        )
+        sources = nearest_sources(camera_center(R, T), self.sources(frame).centers(), count)
         with torch.no_grad():
             ref = self.core.render(
                 frame,
@@ -453,14 +432,10 @@ def test_bake_frame_chunks_agree(baked_scene):
     assert whole.ibr.shape == (6, 3000, 4)
     for name, value in whole.tensors().items():
         # The CNN rounds differently in batches of 4 and 6; a camera out of order differs by ~0.1.
-        torch.testing.assert_close(
-            getattr(baked_scene.bakes[0], name), value, atol=1e-4, rtol=1e-4
-        )
+        torch.testing.assert_close(getattr(baked_scene.bakes[0], name), value, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize(
-    "background", [None, (0.2, 0.5, 0.9)], ids=["black", "coloured"]
-)
+@pytest.mark.parametrize("background", [None, (0.2, 0.5, 0.9)], ids=["black", "colored"])
 def test_baked_render_matches_the_model(baked_scene, background):
     frame, count = 1, 4
     R, T = ring_camera(0.8)  # between baked cameras
@@ -491,9 +466,7 @@ def test_baked_render_matches_the_model(baked_scene, background):
         assert out.rgb.shape == (h, w, 3) and out.accumulation.shape == (h, w, 1)
         assert out.rgb.dtype == torch.float32
         torch.testing.assert_close(out.rgb, ref["rgb"], atol=atol, rtol=0)
-        torch.testing.assert_close(
-            out.accumulation, ref["accumulation"], atol=atol, rtol=0
-        )
+        torch.testing.assert_close(out.accumulation, ref["accumulation"], atol=atol, rtol=0)
     assert (ref["accumulation"] > 0.5).float().mean() > 0.1
 
 
@@ -509,19 +482,13 @@ def test_baked_renderer_matches_the_model(baked_scene, tmp_path):
     bg = torch.tensor([1.0, 1.0, 1.0])
     renderer = BakedRenderer(folder, cache_frames=2, prefetch=1)
     try:
-        assert torch.allclose(
-            renderer.centers, baked_scene.sources(0).centers(), atol=1e-6
-        )
+        assert torch.allclose(renderer.centers, baked_scene.sources(0).centers(), atol=1e-6)
         for frame in (1, 0):
             sources, ref = baked_scene.reference(frame, K, R, T, h, w, 3, bg)
-            assert (
-                renderer.sources_for(camera_center(R, T)).tolist() == sources.tolist()
-            )
+            assert renderer.sources_for(camera_center(R, T)).tolist() == sources.tolist()
             out = renderer.render(frame, K, R, T, h, w, background=bg)
             torch.testing.assert_close(out.rgb, ref["rgb"], atol=2e-3, rtol=0)
-            torch.testing.assert_close(
-                out.accumulation, ref["accumulation"], atol=2e-3, rtol=0
-            )
+            torch.testing.assert_close(out.accumulation, ref["accumulation"], atol=2e-3, rtol=0)
         # Another source count than the manifest's.
         sources, ref = baked_scene.reference(1, K, R, T, h, w, 5)
         out = renderer.render(1, K, R, T, h, w, num_sources=5)
@@ -531,12 +498,10 @@ def test_baked_renderer_matches_the_model(baked_scene, tmp_path):
 
 
 # ------------------------------------------------------------- 4. fused CPU kernel vs reference
-def baked_inputs(
-    seed: int, n: int, cameras: int, height: int, width: int, dtype: torch.dtype
-):
+def baked_inputs(seed: int, n: int, cameras: int, height: int, width: int, dtype: torch.dtype):
     """A random scene of ``random_scene`` (points behind the camera and near the near plane, zero
-    radii, duplicates, points on pixel centres and the border) plus near-zero radii, densities,
-    SH coefficients and baked colours and logits."""
+    radii, duplicates, points on pixel centers and the border) plus near-zero radii, densities,
+    SH coefficients and baked colors and logits."""
     xyz, radius, K, R, T = random_scene(seed, max(n, 50), height, width)
     xyz, radius = xyz[:n].clone(), radius[:n].clone()
     gen = torch.Generator().manual_seed(1000 + seed)
@@ -578,17 +543,11 @@ def test_fused_cpu_equals_index_pass_and_composite(cpu_extension, case, dtype):
     tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype)
     bg = torch.tensor([0.3, 0.6, 0.1]) if seed % 2 else None
     kw = {"background": bg, "sh_weight": 0.25 + 0.1 * seed}
-    cpu = render_baked_points(
-        *tensors, sources, K, R, T, h, w, layers, backend="cpu", **kw
-    )
-    ref = render_baked_points(
-        *tensors, sources, K, R, T, h, w, layers, backend="torch", **kw
-    )
+    cpu = render_baked_points(*tensors, sources, K, R, T, h, w, layers, backend="cpu", **kw)
+    ref = render_baked_points(*tensors, sources, K, R, T, h, w, layers, backend="torch", **kw)
     assert_renders_close(cpu, ref)
     # "auto" is the CPU kernel for CPU tensors.
-    auto = render_baked_points(
-        *tensors, torch.tensor(sources), K, R, T, h, w, layers, **kw
-    )
+    auto = render_baked_points(*tensors, torch.tensor(sources), K, R, T, h, w, layers, **kw)
     assert torch.equal(auto.rgb, cpu.rgb)
     assert (cpu.accumulation > 0.1).float().mean() > 0.1
 
@@ -597,17 +556,13 @@ def test_fused_cpu_with_more_covering_points_than_layers(cpu_extension):
     tensors, K, R, T = baked_inputs(7, 4000, 3, 20, 28, torch.float32)
     tensors[1] = tensors[1] * 4  # large discs: tens of points per pixel
     layers = 4
-    peel = peel_points(
-        tensors[0], tensors[1], K, R, T, 20, 28, 3 * layers, backend="cpu"
-    )
+    peel = peel_points(tensors[0], tensors[1], K, R, T, 20, 28, 3 * layers, backend="cpu")
     assert (peel.idx[..., 2 * layers] >= 0).float().mean() > 0.5
     for dtype in (torch.float16, torch.float32):
         args = [t.to(dtype) for t in tensors]
         for L in (layers, 3 * layers):
             cpu = render_baked_points(*args, [2, 0], K, R, T, 20, 28, L, backend="cpu")
-            ref = render_baked_points(
-                *args, [2, 0], K, R, T, 20, 28, L, backend="torch"
-            )
+            ref = render_baked_points(*args, [2, 0], K, R, T, 20, 28, L, backend="torch")
             assert_renders_close(cpu, ref)
 
 
@@ -617,12 +572,8 @@ def test_fused_cpu_empty_scene_and_nothing_visible(cpu_extension, dtype):
     tensors, K, R, T = baked_inputs(0, 0, 2, 12, 20, dtype)
     assert tensors[0].shape == (0, 3)
     for background in (None, bg):
-        out = render_baked_points(
-            *tensors, [1], K, R, T, 12, 20, 5, background=background, backend="cpu"
-        )
-        ref = render_baked_points(
-            *tensors, [1], K, R, T, 12, 20, 5, background=background, backend="torch"
-        )
+        out = render_baked_points(*tensors, [1], K, R, T, 12, 20, 5, background=background, backend="cpu")
+        ref = render_baked_points(*tensors, [1], K, R, T, 12, 20, 5, background=background, backend="torch")
         assert_renders_close(out, ref)
         expected = torch.zeros(3) if background is None else background
         assert torch.equal(out.rgb, expected.expand(12, 20, 3))
@@ -632,25 +583,17 @@ def test_fused_cpu_empty_scene_and_nothing_visible(cpu_extension, dtype):
     tensors, K, R, T = baked_inputs(3, 500, 2, 12, 20, dtype)
     for shift in ([0.0, 0.0, -50.0], [100.0, 0.0, 0.0]):
         T2 = T + torch.tensor(shift)
-        out = render_baked_points(
-            *tensors, [0, 1], K, R, T2, 12, 20, 5, background=bg, backend="cpu"
-        )
-        ref = render_baked_points(
-            *tensors, [0, 1], K, R, T2, 12, 20, 5, background=bg, backend="torch"
-        )
+        out = render_baked_points(*tensors, [0, 1], K, R, T2, 12, 20, 5, background=bg, backend="cpu")
+        ref = render_baked_points(*tensors, [0, 1], K, R, T2, 12, 20, 5, background=bg, backend="torch")
         assert_renders_close(out, ref)
         assert torch.equal(out.accumulation, torch.zeros(12, 20, 1))
         assert torch.equal(out.rgb, bg.expand(12, 20, 3))
-    out = render_baked_points(
-        *tensors, [0, 1], K, R, T, 12, 20, 5, background=bg, backend="cpu"
-    )
+    out = render_baked_points(*tensors, [0, 1], K, R, T, 12, 20, 5, background=bg, backend="cpu")
     assert (out.accumulation > 0.1).any()  # the unshifted camera sees them
 
 
 def test_fused_rejects_invalid_inputs(cpu_extension):
-    (xyz, radius, density, sh, ibr), K, R, T = baked_inputs(
-        0, 100, 3, 8, 8, torch.float16
-    )
+    (xyz, radius, density, sh, ibr), K, R, T = baked_inputs(0, 100, 3, 8, 8, torch.float16)
 
     def render(*tensors, sources=(0, 1), backend="cpu"):
         return render_baked_points(*tensors, sources, K, R, T, 8, 8, 2, backend=backend)
@@ -660,9 +603,7 @@ def test_fused_rejects_invalid_inputs(cpu_extension):
     many = torch.cat([ibr] * 6)  # 18 cameras
     for backend in ("cpu", "torch"):
         with pytest.raises(ValueError, match="between 1 and 16 sources"):
-            render(
-                xyz, radius, density, sh, many, sources=list(range(17)), backend=backend
-            )
+            render(xyz, radius, density, sh, many, sources=list(range(17)), backend=backend)
         with pytest.raises(ValueError, match="between 1 and 16 sources"):
             render(*good, sources=[], backend=backend)
     render(xyz, radius, density, sh, many, sources=list(range(16)))
@@ -811,9 +752,7 @@ def test_fused_cuda_equals_cpu(cpu_extension, cuda_extension, case, dtype):
     seed, n, cameras, h, w, layers, sources = case
     tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype)
     bg = torch.tensor([0.3, 0.6, 0.1]) if seed % 2 else None
-    cpu = render_baked_points(
-        *tensors, sources, K, R, T, h, w, layers, background=bg, backend="cpu"
-    )
+    cpu = render_baked_points(*tensors, sources, K, R, T, h, w, layers, background=bg, backend="cpu")
     # "auto" picks the CUDA kernel for CUDA tensors.
     gpu = render_baked_points(
         *(t.cuda() for t in tensors),
@@ -836,9 +775,7 @@ def test_fused_cuda_equals_cpu(cpu_extension, cuda_extension, case, dtype):
 def test_fused_cuda_empty_scene(cpu_extension, cuda_extension, dtype):
     tensors, K, R, T = baked_inputs(0, 0, 2, 12, 20, dtype)
     bg = torch.tensor([0.25, 0.5, 0.75])
-    cpu = render_baked_points(
-        *tensors, [1, 0], K, R, T, 12, 20, 5, background=bg, backend="cpu"
-    )
+    cpu = render_baked_points(*tensors, [1, 0], K, R, T, 12, 20, 5, background=bg, backend="cpu")
     gpu = render_baked_points(
         *(t.cuda() for t in tensors),
         [1, 0],

@@ -41,24 +41,22 @@ def camera(height: int, width: int, gen: torch.Generator, rotate: bool = True):
     fx = f * (0.8 + 0.4 * torch.rand((), generator=gen).item())
     K = torch.tensor([[fx, 0.0, width / 2 + 1.3], [0.0, f, height / 2 - 0.7], [0.0, 0.0, 1.0]])
     R = random_rotation(gen) if rotate else torch.eye(3)
-    centre = torch.tensor([0.0, 0.0, 3.0])  # the cloud's centre sits 3 units in front of the camera
-    T = centre - R @ torch.zeros(3)
+    center = torch.tensor([0.0, 0.0, 3.0])  # the cloud's center sits 3 units in front of the camera
+    T = center - R @ torch.zeros(3)
     # Points are generated in camera space and mapped to world space: x_w = R^T (x_c - T).
     return K, R, T
 
 
 def random_scene(seed: int, n: int, height: int, width: int):
     """Random cloud with the awkward cases mixed in: points behind the camera and near the near
-    plane, zero radii, duplicated points, points on pixel centres and on the image border."""
+    plane, zero radii, duplicated points, points on pixel centers and on the image border."""
     gen = torch.Generator().manual_seed(seed)
     K, R, T = camera(height, width, gen, rotate=seed % 2 == 1)
-    cam = torch.randn(n, 3, generator=gen) * torch.tensor([0.8, 0.8, 0.8]) + torch.tensor(
-        [0.0, 0.0, 3.0]
-    )
+    cam = torch.randn(n, 3, generator=gen) * torch.tensor([0.8, 0.8, 0.8]) + torch.tensor([0.0, 0.0, 3.0])
     k = n // 10
     cam[:k, 2] = -cam[:k, 2].abs()  # behind the camera
     cam[k : 2 * k, 2] = torch.rand(k, generator=gen) * 0.05  # around the near plane
-    # Exactly on pixel centres, on the image border and beyond it, at z = 2.
+    # Exactly on pixel centers, on the image border and beyond it, at z = 2.
     m = n // 10
     px = torch.randint(-2, width + 2, (m,), generator=gen).float()
     py = torch.randint(-2, height + 2, (m,), generator=gen).float()
@@ -139,7 +137,7 @@ def test_equal_depth_ties_go_to_smaller_index():
 
 
 def test_coverage_is_strict_at_the_disc_edge():
-    # Disc centre (12.5, 3.5), radius 2 px, all exact in float32: the centres of pixels 10 and 14
+    # Disc center (12.5, 3.5), radius 2 px, all exact in float32: the centers of pixels 10 and 14
     # of row 3 lie exactly on the edge and are not covered; 11 to 13 are.
     K = torch.tensor([[8.0, 0, 0], [0, 8.0, 0], [0, 0, 1]])
     xyz = torch.tensor([[1.5625, 0.4375, 1.0]])
@@ -216,8 +214,7 @@ def slot_raw_alpha(idx, xyz, radius, density, K, R, T):
 def kink_free_indices(xyz, radius, density, K, R, T, height, width, layers):
     """Index pass, then drop slots whose alpha is near a clip kink (0 or 1), so that the indices
     and the clip branch stay fixed under gradcheck's perturbations."""
-    idx = peel_points(xyz.float(), radius.float(), K.float(), R.float(), T.float(), height, width,
-                      layers).idx
+    idx = peel_points(xyz.float(), radius.float(), K.float(), R.float(), T.float(), height, width, layers).idx
     raw = slot_raw_alpha(idx, xyz, radius, density, K, R, T)
     keep = (raw > 0.03) & (raw < 0.97)
     idx = torch.where(keep, idx, -1)
@@ -294,8 +291,10 @@ def test_composite_gradcheck(seed):
     xyz, radius, density, colors, K, R, T, h, w = tiny_scene(torch.float64, seed)
     if seed == 2:  # a rotated, translated camera
         angle = 0.3
-        R = torch.tensor([[math.cos(angle), 0, math.sin(angle)], [0, 1, 0],
-                          [-math.sin(angle), 0, math.cos(angle)]], dtype=torch.float64)
+        R = torch.tensor(
+            [[math.cos(angle), 0, math.sin(angle)], [0, 1, 0], [-math.sin(angle), 0, math.cos(angle)]],
+            dtype=torch.float64,
+        )
         T = torch.tensor([0.1, -0.05, 0.2], dtype=torch.float64)
         xyz = (xyz - T) @ R  # same camera-space cloud, now through a non-trivial pose
     idx = kink_free_indices(xyz, radius, density, K, R, T, h, w, 4)
@@ -314,7 +313,7 @@ def test_composite_gradients_reach_every_input_batched():
     idx = kink_free_indices(xyz, radius, density, K, R, T, h, w, 4)
     K2, R2, T2 = torch.stack([K, K]), torch.stack([R, R]), torch.stack([T, T + 0.01])
     idx2 = torch.stack([idx, idx])
-    colors2 = torch.stack([colors, colors.flip(0)])  # per-camera colours [B, N, C]
+    colors2 = torch.stack([colors, colors.flip(0)])  # per-camera colors [B, N, C]
     inputs = [t.clone().requires_grad_(True) for t in (xyz, radius, density, colors2)]
     out = composite(idx2, *inputs, K2, R2, T2)
     assert out.rgb.shape == (2, h, w, 3)
@@ -374,21 +373,18 @@ def test_no_nan_gradients_from_undrawable_points():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_inputs_are_rejected(name, bad):
     xyz, radius, density, colors, K, R, T, h, w = tiny_scene(torch.float32)
-    args = {"xyz": xyz, "radius": radius, "density": density, "colors": colors,
-            "K": K, "R": R, "T": T}
+    args = {"xyz": xyz, "radius": radius, "density": density, "colors": colors, "K": K, "R": R, "T": T}
     args[name] = args[name].clone()
     args[name].view(-1)[1] = bad
     with pytest.raises(ValueError, match=rf"^{name} contains 1 non-finite"):
         validate_inputs(**args)
     idx = torch.zeros(h, w, 2, dtype=torch.int32)
     with pytest.raises(ValueError, match=name):
-        composite(idx, args["xyz"], args["radius"], args["density"], args["colors"], args["K"],
-                  args["R"], args["T"])
+        composite(idx, args["xyz"], args["radius"], args["density"], args["colors"], args["K"], args["R"], args["T"])
     if name not in ("density", "colors"):
         for backend in ("cpu", "torch"):
             with pytest.raises(ValueError, match=name):
-                peel_points(args["xyz"], args["radius"], args["K"], args["R"], args["T"], h, w, 2,
-                            backend=backend)
+                peel_points(args["xyz"], args["radius"], args["K"], args["R"], args["T"], h, w, 2, backend=backend)
 
 
 def test_wrong_shapes_are_rejected():

@@ -11,9 +11,9 @@ from test_rasterizer import kink_free_indices, random_scene, tiny_scene
 from fourk4d_ns.rasterizer import ExtensionBuildError, composite, peel_points
 from fourk4d_ns.rasterizer import build as rbuild
 
-
-needs_toolchain = pytest.mark.skipif(bool(cuda_toolchain_missing()),
-                                     reason=cuda_toolchain_missing() or "toolchain present")
+needs_toolchain = pytest.mark.skipif(
+    bool(cuda_toolchain_missing()), reason=cuda_toolchain_missing() or "toolchain present"
+)
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
@@ -52,8 +52,9 @@ def test_cuda_equals_cpu_on_a_dense_cloud(cuda_extension):
     R, T = torch.eye(3), torch.tensor([0.0, 0.0, 3.0])
     for layers in (1, 15):
         cpu = peel_points(xyz, radius, K, R, T, height, width, layers, backend="cpu")
-        gpu = peel_points(xyz.cuda(), radius.cuda(), K.cuda(), R.cuda(), T.cuda(), height, width,
-                          layers)  # auto picks cuda for CUDA tensors
+        gpu = peel_points(
+            xyz.cuda(), radius.cuda(), K.cuda(), R.cuda(), T.cuda(), height, width, layers
+        )  # auto picks cuda for CUDA tensors
         assert torch.equal(gpu.idx.cpu(), cpu.idx)
         assert torch.equal(gpu.depth.cpu(), cpu.depth)
         assert (cpu.idx[..., -1] >= 0).any()

@@ -10,21 +10,22 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import carve
 
 import dataparsers.video_cache as video_cache
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_layout import FRAMES_FOLDER, read_layout
-from dataparsers.errors import CaptureError
-from dataparsers.image_files import read_image
-from fourk4d_ns.carve_capture import carve_capture
+from fourk4d_ns.carving.visual_hull import CarveSettings
+from fourk4d_ns.cli.demo_scene import entrypoint
 from fourk4d_ns.demo.capture import PRESETS, write_demo_capture
-from fourk4d_ns.demo.cli import entrypoint
-from fourk4d_ns.demo.video_layouts import available_encoder, write_video
-from fourk4d_ns.visual_hull import CarveSettings
+from fourk4d_ns.demo.video_layouts import CRF, ENCODERS
+from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.images import read_image
+from fourk4d_ns.io.video import available_encoder, write_video
 
 TINY = PRESETS["tiny"]
 NUM_CAMERAS = TINY.layout.train_cameras + TINY.layout.test_cameras
-ENCODER = available_encoder()
+ENCODER = available_encoder(ENCODERS)
 # Codec error budget of the demo's videos (CRF 12, 4:4:4) decoded to the JPEG cache, in 8-bit levels:
 # measured about 1.4-1.5 mean absolute error per image on the tiny preset's high-frequency textures.
 MAX_IMAGE_MAE = 2.5
@@ -35,8 +36,10 @@ MIN_MASK_AGREEMENT = 0.99
 def video_captures(tmp_path_factory) -> dict[str, Path]:
     """The tiny demo capture (seed 0, as the image-layout fixture) in both EasyMocap video layouts."""
     root = tmp_path_factory.mktemp("videos")
-    return {layout: write_demo_capture(root / layout, preset="tiny", videos=layout, progress=False)
-            for layout in ("easymocap", "4k4d")}
+    return {
+        layout: write_demo_capture(root / layout, preset="tiny", videos=layout, progress=False)
+        for layout in ("easymocap", "4k4d")
+    }
 
 
 @pytest.fixture
@@ -61,7 +64,9 @@ def test_demo_writes_the_video_layouts(video_captures: dict[str, Path]):
 
 
 @pytest.mark.parametrize("layout", ["easymocap", "4k4d"])
-def test_video_layout_parses_like_the_image_layout(video_captures, tiny_demo_capture: Path, tmp_path: Path, layout: str):
+def test_video_layout_parses_like_the_image_layout(
+    video_captures, tiny_demo_capture: Path, tmp_path: Path, layout: str
+):
     scene = Path(shutil.copytree(video_captures[layout], tmp_path / layout))
     for split in ("train", "test"):
         from_images, from_videos = parse(tiny_demo_capture, split), parse(scene, split)
@@ -81,7 +86,9 @@ def test_video_layout_parses_like_the_image_layout(video_captures, tiny_demo_cap
 
 
 def test_png_frames_on_request_and_explicit_video_folders(capture_4k4d: Path):
-    outputs = parse(capture_4k4d, frame_format="png", images_dir=f"videos_{ENCODER}", masks_dir=f"videos_masks_{ENCODER}")
+    outputs = parse(
+        capture_4k4d, frame_format="png", images_dir=f"videos_{ENCODER}", masks_dir=f"videos_masks_{ENCODER}"
+    )
     assert {p.suffix for p in outputs.image_filenames} == {".png"}
     # A later reader that does not ask for a format (carving) reuses the PNG cache instead of flipping it.
     layout = read_layout(capture_4k4d, progress=False)
@@ -108,7 +115,9 @@ def test_interrupted_decode_resumes_without_redoing_work(capture_4k4d: Path, mon
     assert all(p.is_file() for p in written)
     before = {p: p.stat().st_mtime_ns for p in written}
     # A frame file a killed process was writing (atomic writes use hidden temporary names).
-    unfinished = next(p.parent for p in cache.rglob(video_cache.RECORD_NAME) if not json.loads(p.read_text())["complete"])
+    unfinished = next(
+        p.parent for p in cache.rglob(video_cache.RECORD_NAME) if not json.loads(p.read_text())["complete"]
+    )
     (unfinished / ".000003.tmp.jpg").write_bytes(b"half a frame")
 
     rewritten: list[Path] = []
@@ -150,7 +159,9 @@ def test_missing_camera_video_is_a_clear_error(capture_4k4d: Path):
 def test_videos_of_different_lengths_use_the_common_prefix(video_captures, tiny_demo_capture: Path, tmp_path: Path):
     scene = Path(shutil.copytree(video_captures["easymocap"], tmp_path / "easymocap"))
     frames = [read_image(tiny_demo_capture / "images" / "02" / f"{f:06d}.png") for f in range(TINY.num_frames - 1)]
-    write_video(scene / "videos" / "02.mp4", frames, TINY.fps, available_encoder(("libx264",)))
+    write_video(
+        scene / "videos" / "02.mp4", frames, TINY.fps, available_encoder(("libx264",)), crf=CRF, full_chroma=True
+    )
     with pytest.warns(UserWarning, match=f"videos/02: {TINY.num_frames - 1}") as warned:
         outputs = parse(scene)
     assert f"using the first {TINY.num_frames - 1} frames" in str(warned[0].message)
@@ -160,7 +171,7 @@ def test_videos_of_different_lengths_use_the_common_prefix(video_captures, tiny_
 
 
 def test_carving_works_on_a_video_capture(capture_4k4d: Path):
-    carved = carve_capture(capture_4k4d, CarveSettings(coarse_resolution=32, fine_resolution=48), progress=False)
+    carved = carve(capture_4k4d, CarveSettings(coarse_resolution=32, fine_resolution=48))
     assert len(carved.frame_names) == TINY.num_frames
     assert all(entry["hull_points"] > 0 for entry in carved.summary["frames"].values())
 

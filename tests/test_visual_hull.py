@@ -12,13 +12,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import carve
 from scipy.spatial import cKDTree
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
-from fourk4d_ns.carve_capture import carve_capture, load_carved
-from fourk4d_ns.demo.capture import frame_time, write_demo_capture
+from fourk4d_ns.carving.capture import load_carved
+from fourk4d_ns.carving.visual_hull import CarveSettings, sample_hull_surface
+from fourk4d_ns.core.timeline import frame_time
+from fourk4d_ns.demo.capture import write_demo_capture
 from fourk4d_ns.demo.figure import ArticulatedFigure
-from fourk4d_ns.visual_hull import CarveSettings, sample_hull_surface
 
 FAST = CarveSettings(fine_resolution=128)
 """Coarser fine voxels for the 64x64 tiny capture (its pixels are ~3 cm; 256 would waste time)."""
@@ -47,7 +49,7 @@ def carved_tiny(tiny_demo_capture: Path, tmp_path_factory) -> Path:
     import shutil
 
     scene = Path(shutil.copytree(tiny_demo_capture, tmp_path_factory.mktemp("carve") / "tiny"))
-    carve_capture(scene, FAST, progress=False)
+    carve(scene, FAST, progress=False)
     return scene
 
 
@@ -70,11 +72,16 @@ def test_cache_layout_and_summary(carved_tiny: Path):
         assert len(hull) == summary["frames"][frame]["hull_points"] > 100
         assert len(surface) == summary["frames"][frame]["surface_points"] > 100
         assert np.all(hull >= lower) and np.all(hull <= upper)
-        # Surface samples lie on the hull's boundary: within a voxel of some hull voxel centre.
+        # Surface samples lie on the hull's boundary: within a voxel of some hull voxel center.
         distance, _ = cKDTree(hull).query(surface)
         assert distance.max() < 1.5 * summary["fine_voxel_size"]
     # The dataparser's scene box now comes from the carved bounds.
-    box = EasyMocapDataParserConfig(data=carved_tiny, scene_box_margin=0).setup().get_dataparser_outputs("train").scene_box.aabb
+    box = (
+        EasyMocapDataParserConfig(data=carved_tiny, scene_box_margin=0)
+        .setup()
+        .get_dataparser_outputs("train")
+        .scene_box.aabb
+    )
     assert torch.allclose(box, torch.tensor(carved.bounds, dtype=torch.float32))
 
 
@@ -82,21 +89,20 @@ def test_cache_is_reused_and_invalidated(carved_tiny: Path):
     summary_path = load_carved(carved_tiny).folder / "carve.json"
     stamp = summary_path.stat().st_mtime_ns
     start = time.perf_counter()
-    carve_capture(carved_tiny, FAST, progress=False)
+    carve(carved_tiny, FAST, progress=False)
     assert summary_path.stat().st_mtime_ns == stamp and time.perf_counter() - start < 5
     other = CarveSettings(fine_resolution=96)
-    result = carve_capture(carved_tiny, other, progress=False)
+    result = carve(carved_tiny, other, progress=False)
     assert result.summary["settings"]["fine_resolution"] == 96
-    carve_capture(carved_tiny, FAST, progress=False)  # back to the shared fixture's settings
+    carve(carved_tiny, FAST, progress=False)  # back to the shared fixture's settings
     assert not list(result.folder.parent.glob(".carve*"))  # no staging folders left behind
 
 
-def test_empty_and_missing_masks_do_not_abort(tiny_demo_copy: Path):
-    empty = tiny_demo_copy / "masks" / "02" / "000001.png"
-    cv2.imwrite(str(empty), np.zeros((64, 64), np.uint8))
-    (tiny_demo_copy / "masks" / "04" / "000002.png").unlink()
+def test_empty_masks_do_not_abort(tiny_demo_copy: Path):
+    for camera, frame in (("02", "000001"), ("04", "000002")):
+        cv2.imwrite(str(tiny_demo_copy / "masks" / camera / f"{frame}.png"), np.zeros((64, 64), np.uint8))
     with pytest.warns(UserWarning, match="no usable mask"):
-        carved = carve_capture(tiny_demo_copy, FAST, progress=False)
+        carved = carve(tiny_demo_copy, FAST, progress=False)
     frames = carved.summary["frames"]
     assert frames["000001"]["cameras_skipped"] == ["02"]
     assert frames["000002"]["cameras_skipped"] == ["04"]
@@ -107,11 +113,11 @@ def test_empty_and_missing_masks_do_not_abort(tiny_demo_copy: Path):
 def test_no_masks_at_all_is_a_clear_error(tiny_demo_copy: Path):
     import shutil
 
-    from dataparsers.errors import CaptureError
+    from fourk4d_ns.io.errors import CaptureError
 
     shutil.rmtree(tiny_demo_copy / "masks")
-    with pytest.raises(CaptureError, match="no mask folder"):
-        carve_capture(tiny_demo_copy, FAST, progress=False)
+    with pytest.raises(CaptureError, match="needs a foreground mask"):
+        carve(tiny_demo_copy, FAST, progress=False)
 
 
 def test_surface_resampling_of_a_voxelised_sphere():
@@ -132,9 +138,13 @@ def test_surface_resampling_of_a_voxelised_sphere():
 
 def test_cli(tiny_demo_copy: Path):
     script = Path(sys.executable).with_name("fourk4d-carve")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "fourk4d_ns.carve_cli"]
-    result = subprocess.run(command + ["--data", str(tiny_demo_copy), "--settings.fine-resolution", "64"],
-                            capture_output=True, text=True, timeout=300)
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "fourk4d_ns.cli.carve"]
+    result = subprocess.run(
+        command + ["--data", str(tiny_demo_copy), "--settings.fine-resolution", "64"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "carved 4 frames with 6 cameras" in result.stdout
     summary = json.loads((tiny_demo_copy / "fourk4d" / "carve" / "carve.json").read_text())
@@ -145,9 +155,9 @@ def test_cli(tiny_demo_copy: Path):
 def test_demo_hull_contains_true_surface_and_is_tight(tmp_path: Path):
     """The demo preset (16 training cameras, 256x256, 24 frames) with default settings."""
     scene = write_demo_capture(tmp_path / "demo", preset="demo", seed=0, progress=False)
-    carve_capture(scene, progress=False)
+    carve(scene, progress=False)
     inside, excess = hull_measurements(scene)
     assert np.all(inside == 1.0), inside
     # Measured: every side of every frame is 8-37 mm larger than the truth (median ~16 mm, about 1%
-    # of the 1.69 m figure: two fine voxels of 7 mm plus the 1.5 px quantisation allowance).
+    # of the 1.69 m figure: two fine voxels of 7 mm plus the 1.5 px quantization allowance).
     assert excess.min() >= 0.0 and np.median(excess) < 0.025 and excess.max() < 0.05, excess

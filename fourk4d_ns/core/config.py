@@ -68,7 +68,7 @@ class CoreConfig:
     blend_hidden: int = 64
     """Hidden width of the blend MLP (43 -> 64 -> 1)."""
     sh_degree: int = 3
-    """Degree of the spherical-harmonics residual (3: 16 coefficients per colour channel)."""
+    """Degree of the spherical-harmonics residual (3: 16 coefficients per color channel)."""
     sh_hidden: int = 64
     """Hidden width of the SH head (32 -> 64 -> 3 * 16, softplus)."""
     sh_weight: float = 0.25

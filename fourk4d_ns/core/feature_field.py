@@ -6,7 +6,7 @@ summed and the levels concatenated (METHOD.md section 1). The published model us
 hash grids per plane; dense planes are the portable equivalent.
 
 Conventions:
-- x is normalised to [0, 1]^3 with the tight scene bounds and clamped (points outside read the
+- x is normalized to [0, 1]^3 with the tight scene bounds and clamped (points outside read the
   border); t is in [0, 1] (frame / (num_frames - 1)).
 - ``align_corners=True``: coordinate 0 is the first grid node and 1 the last, so the bounds map
   onto the outer nodes, and with one time row per frame frame f reads exactly row f (no blending
@@ -15,8 +15,8 @@ Conventions:
   one ``grid_sample`` call (the batch dimension runs over the planes): two calls per level. When
   all points share one time (a rendered frame), the time planes are first interpolated to that
   time (two rows) and sampled as lines: the same values, far cheaper gradients.
-- Initialisation uniform in [-s, s] (s = 0.1): the summed features start small and zero-mean.
-  (K-Planes starts its multiplied planes near 1; with summed planes, small and centred is the
+- Initialization uniform in [-s, s] (s = 0.1): the summed features start small and zero-mean.
+  (K-Planes starts its multiplied planes near 1; with summed planes, small and centered is the
   natural counterpart; the hash grids of the original start uniform in +-1e-4.)
 """
 
@@ -85,15 +85,16 @@ class SixPlaneField(nn.Module):
         # [3, 1, N, 2] sampling grids: (columns, rows) per plane.
         spatial_grid = torch.stack([g[:, list(pair)] for pair in SPATIAL_PAIRS])[:, None]
         if per_point_time:
-            gt = (t.reshape(n).to(g).clamp(0, 1) * 2 - 1)
+            gt = t.reshape(n).to(g).clamp(0, 1) * 2 - 1
             temporal_grid = torch.stack([torch.stack([g[:, i], gt], dim=-1) for i in range(3)])[:, None]
         else:
             # One time for all points: interpolate the two time rows first, then sample lines
             # ([3, C, 1, R]); the same bilinear value, with a gradient scatter into small lines
             # instead of whole planes.
             t = min(max(float(t), 0.0), 1.0)
-            temporal_grid = torch.stack([torch.stack([g[:, i], torch.zeros_like(g[:, i])], dim=-1)
-                                         for i in range(3)])[:, None]
+            temporal_grid = torch.stack([torch.stack([g[:, i], torch.zeros_like(g[:, i])], dim=-1) for i in range(3)])[
+                :, None
+            ]
         levels = []
         for spatial, temporal in zip(self.spatial, self.temporal):
             s = F.grid_sample(spatial, spatial_grid, mode="bilinear", padding_mode="border", align_corners=True)

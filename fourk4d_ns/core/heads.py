@@ -1,4 +1,4 @@
-"""Per-point heads on the field features: geometry, deformation and spherical-harmonics colour."""
+"""Per-point heads on the field features: geometry, deformation and spherical-harmonics color."""
 
 from __future__ import annotations
 
@@ -91,7 +91,9 @@ class GeometryHead(nn.Module):
         self.mlp = mlp([in_dim, hidden, hidden, 2], nn.ReLU())
         self.register_buffer("radius_limits", torch.tensor([radius_min, radius_max], dtype=torch.float32))
         # Buffers, not floats: a caller may set the starting radius from the data, and checkpoints keep it.
-        self.register_buffer("logit_offsets", torch.tensor([radius_logit_offset, density_logit_offset], dtype=torch.float32))
+        self.register_buffer(
+            "logit_offsets", torch.tensor([radius_logit_offset, density_logit_offset], dtype=torch.float32)
+        )
 
     def start_radius_at(self, radius: float) -> None:
         """Set the radius offset so that an untrained head (outputs near 0) gives about ``radius``."""
@@ -140,11 +142,11 @@ class SHHead(nn.Module):
         return self.mlp(features).view(-1, 3, self.num_coeffs)
 
 
-def view_dependent_colour(c_ibr: Tensor, sh: Tensor, dirs: Tensor, weight: float = 0.25) -> Tensor:
+def view_dependent_color(c_ibr: Tensor, sh: Tensor, dirs: Tensor, weight: float = 0.25) -> Tensor:
     """c = clip(c_ibr + weight * tanh(SH(d)), 0, 1) for unit directions d [N, 3] (camera -> point)."""
     return (c_ibr + weight * torch.tanh(eval_sh(sh, dirs))).clamp(0.0, 1.0)
 
 
 def directions(xyz: Tensor, camera_center: Tensor) -> Tensor:
-    """Unit directions [N, 3] from the camera centre to the points (points detached)."""
+    """Unit directions [N, 3] from the camera center to the points (points detached)."""
     return F.normalize(xyz.detach() - camera_center.to(xyz).reshape(1, 3), dim=-1)

@@ -1,12 +1,12 @@
-"""Image-based colour of 4K4D (METHOD.md section 2): source views, their CNN features, the blend.
+"""Image-based color of 4K4D (METHOD.md section 2): source views, their CNN features, the blend.
 
 For a target view, S source views of the same frame are chosen (``nearest_sources``). A small
 feature-pyramid CNN turns each source image into an 8-channel map at full resolution. Every point
-is projected into every source (``K (R x + T)``; pixel (i, j) has its centre at (i + 0.5, j + 0.5),
+is projected into every source (``K (R x + T)``; pixel (i, j) has its center at (i + 0.5, j + 0.5),
 so with ``align_corners=False`` the grid coordinate of pixel coordinate u is ``2 u / W - 1``), the
 [cnn 8, rgb 3] values there are read bilinearly with border padding, and an MLP on
-[point feature 32, cnn 8, rgb 3] gives one logit per source. The colour is the softmax-weighted
-sum of the sampled source colours. As published, there is no occlusion test: a point hidden in a
+[point feature 32, cnn 8, rgb 3] gives one logit per source. The color is the softmax-weighted
+sum of the sampled source colors. As published, there is no occlusion test: a point hidden in a
 source still reads that source's pixel. The blend logit never depends on the target view.
 """
 
@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .camera import camera_center, project_points
 
 Tensor = torch.Tensor
 
@@ -43,7 +45,7 @@ class SourceViews:
     """The source views of one target view, supplied by the caller (same frame as the target).
 
     Images may have different sizes: pass a list of [3, H_i, W_i] tensors instead of one
-    [S, 3, H, W] tensor. Cameras follow OpenCV: x_cam = R x + T, pixel centres at +0.5.
+    [S, 3, H, W] tensor. Cameras follow OpenCV: x_cam = R x + T, pixel centers at +0.5.
     """
 
     images: Tensor | Sequence[Tensor]
@@ -102,8 +104,8 @@ class SourceViews:
         return [tuple(image.shape[-2:]) for image in _as_image_list(self.images, "SourceViews.images")]
 
     def centers(self) -> Tensor:
-        """Camera centres [S, 3], C = -R^T T."""
-        return -torch.einsum("sji,sj->si", self.R, self.T)
+        """Camera centers [S, 3], C = -R^T T."""
+        return camera_center(self.R, self.T)
 
     def select(self, indices: Sequence[int]) -> SourceViews:
         """The sources at ``indices``, in that order."""
@@ -127,7 +129,7 @@ def nearest_sources(
     count: int,
     exclude: int | Sequence[int] | None = None,
 ) -> Tensor:
-    """Indices (int64, nearest first) of the ``count`` cameras whose centres are nearest the target's.
+    """Indices (int64, nearest first) of the ``count`` cameras whose centers are nearest the target's.
 
     Cameras listed in ``exclude`` (the target itself during training and evaluation) are never
     returned. Fewer than ``count`` indices come back when fewer cameras remain; none remaining is
@@ -159,9 +161,9 @@ class SourceFeatureNet(nn.Module):
 
     Encoder as published (3x3 convolutions at full size, 5x5 stride-2 then 3x3 at each coarser
     level); decoder: 1x1 lateral convolutions to 32 channels, bilinear upsampling and sum, a 3x3
-    convolution to 8 channels at full resolution. No normalisation layers (the published network
-    uses batch normalisation over the S sources; without it the output does not depend on the
-    batch or on train/eval mode, which keeps baked colours identical to training-time ones).
+    convolution to 8 channels at full resolution. No normalization layers (the published network
+    uses batch normalization over the S sources; without it the output does not depend on the
+    batch or on train/eval mode, which keeps baked colors identical to training-time ones).
     """
 
     def __init__(self, out_channels: int = CNN_CHANNELS) -> None:
@@ -223,13 +225,11 @@ class FeatureCache:
 def project_to_grid(xyz: Tensor, K: Tensor, R: Tensor, T: Tensor, sizes: Sequence[tuple[int, int]]) -> Tensor:
     """``grid_sample`` coordinates [S, N, 2] (align_corners=False) of points xyz [N, 3] in S sources.
 
-    Pixel coordinates are (u, v) = (K (R x + T))[:2] / z with pixel centres at +0.5, hence
+    Pixel coordinates are those of ``camera.project_points`` (pixel centers at +0.5), hence
     grid = (2 u / W - 1, 2 v / H - 1). Depths are floored at 1e-6 (points behind a source project
     somewhere harmless; there is no visibility test).
     """
-    cam = torch.einsum("sij,nj->sni", R, xyz) + T[:, None, :]
-    pix = torch.einsum("sij,snj->sni", K, cam)
-    uv = pix[..., :2] / pix[..., 2:3].clamp_min(1e-6)
+    uv, _ = project_points(xyz, K, R, T)
     scale = torch.tensor([[2.0 / w, 2.0 / h] for h, w in sizes], dtype=uv.dtype, device=uv.device)
     return uv * scale[:, None, :] - 1
 
@@ -268,7 +268,7 @@ class BlendHead(nn.Module):
         return self.out(torch.relu(h)).squeeze(-1)
 
 
-def blend_colours(logits: Tensor, source_rgb: Tensor) -> Tensor:
+def blend_colors(logits: Tensor, source_rgb: Tensor) -> Tensor:
     """c_ibr [N, 3] = sum_i softmax_i(logits) rgb_i, with logits [S, N] and rgb [S, N, 3]."""
     weights = torch.softmax(logits, dim=0)
     return (weights.unsqueeze(-1) * source_rgb).sum(0)

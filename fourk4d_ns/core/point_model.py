@@ -5,9 +5,9 @@ One render (METHOD.md sections 1-3):
 1. positions of the frame's points (plus the optional deformation);
 2. radii of all points without gradients, and the index pass ``peel_points`` (not differentiable);
 3. the differentiable per-point model (``point_outputs``: field features, radius, density, IBR
-   colour, SH residual) on the points the index pass listed (the others cannot contribute);
+   color, SH residual) on the points the index pass listed (the others cannot contribute);
 4. ``composite``: front-to-back alpha compositing, differentiable in positions, radii, densities
-   and colours.
+   and colors.
 
 Pure torch: nothing here imports nerfstudio.
 """
@@ -23,6 +23,7 @@ from torch import nn
 
 from fourk4d_ns.rasterizer import composite, peel_points
 
+from .camera import camera_center
 from .config import CoreConfig
 from .feature_field import SixPlaneField
 from .heads import (
@@ -30,16 +31,17 @@ from .heads import (
     GeometryHead,
     SHHead,
     directions,
-    view_dependent_colour,
+    view_dependent_color,
 )
 from .ibr import (
     BlendHead,
     FeatureCache,
     SourceFeatureNet,
     SourceViews,
-    blend_colours,
+    blend_colors,
     sample_sources,
 )
+from .timeline import frame_time
 
 Tensor = torch.Tensor
 PointsLike = Tensor | np.ndarray
@@ -58,17 +60,17 @@ class PointOutputs:
     density: Tensor
     """[N] opacity scale in (0, 1)."""
     sh: Tensor
-    """[N, 3, 16] SH coefficients of the colour residual (before tanh and the 0.25 weight)."""
+    """[N, 3, 16] SH coefficients of the color residual (before tanh and the 0.25 weight)."""
     delta: Tensor | None = None
     """[N, 3] deformation offsets (None without deformation)."""
     source_rgb: Tensor | None = None
-    """[S, N, 3] source colours read at the points' projections (with sources)."""
+    """[S, N, 3] source colors read at the points' projections (with sources)."""
     blend_logits: Tensor | None = None
     """[S, N] blend logits (with sources)."""
     ibr_rgb: Tensor | None = None
-    """[N, 3] softmax-blended source colour (with sources)."""
+    """[N, 3] softmax-blended source color (with sources)."""
     colors: Tensor | None = None
-    """[N, 3] final colour clip(c_ibr + 0.25 tanh(SH(d)), 0, 1) (with sources and a camera centre)."""
+    """[N, 3] final color clip(c_ibr + 0.25 tanh(SH(d)), 0, 1) (with sources and a camera center)."""
 
 
 def _cpu_float(value: PointsLike) -> Tensor:
@@ -76,11 +78,6 @@ def _cpu_float(value: PointsLike) -> Tensor:
     if isinstance(value, Tensor):
         return value.detach().to(device="cpu", dtype=torch.float32)
     return torch.as_tensor(np.asarray(value, dtype=np.float32))
-
-
-def camera_center(R: Tensor, T: Tensor) -> Tensor:
-    """Centre C = -R^T T of a world-to-camera (R, T)."""
-    return -(R.transpose(-1, -2) @ T.unsqueeze(-1)).squeeze(-1)
 
 
 class FourK4DCore(nn.Module):
@@ -97,7 +94,7 @@ class FourK4DCore(nn.Module):
         Args:
             config: architecture and rendering settings.
             initial_points: one [N_f, 3] array per frame (N_f may differ), e.g. the carved surfaces.
-            bounds: [2, 3] tight scene bounds (lower, upper) normalising the feature field; radius
+            bounds: [2, 3] tight scene bounds (lower, upper) normalizing the feature field; radius
                 limits scale with their largest side.
             num_frames: number of frames (defaults to ``len(initial_points)``; must match it).
         """
@@ -121,8 +118,9 @@ class FourK4DCore(nn.Module):
         self.points = nn.ParameterList(params)
 
         time_rows = config.time_rows(num_frames)
-        self.field = SixPlaneField(bounds, config.spatial_resolutions, time_rows, config.features_per_level,
-                                   config.plane_init_scale)
+        self.field = SixPlaneField(
+            bounds, config.spatial_resolutions, time_rows, config.features_per_level, config.plane_init_scale
+        )
         self.geometry_head = GeometryHead(
             config.feature_dim,
             config.geometry_hidden,
@@ -134,10 +132,16 @@ class FourK4DCore(nn.Module):
         self.deformation_field: SixPlaneField | None = None
         self.deformation_head: DeformationHead | None = None
         if config.use_deformation:
-            self.deformation_field = SixPlaneField(bounds, config.deformation_resolutions, time_rows,
-                                                   config.deformation_features_per_level, config.plane_init_scale)
-            self.deformation_head = DeformationHead(self.deformation_field.out_dim, config.deformation_hidden,
-                                                    config.deformation_scale)
+            self.deformation_field = SixPlaneField(
+                bounds,
+                config.deformation_resolutions,
+                time_rows,
+                config.deformation_features_per_level,
+                config.plane_init_scale,
+            )
+            self.deformation_head = DeformationHead(
+                self.deformation_field.out_dim, config.deformation_hidden, config.deformation_scale
+            )
         self.sh_head = SHHead(config.feature_dim, config.sh_hidden, config.sh_degree)
         self.blend_head = BlendHead(config.feature_dim, config.blend_hidden)
         self.cnn = SourceFeatureNet()
@@ -160,16 +164,16 @@ class FourK4DCore(nn.Module):
         """t in [0, 1] of a frame: frame / max(num_frames - 1, 1)."""
         if not 0 <= int(frame) < self.num_frames:
             raise IndexError(f"frame {frame} out of range (the model has {self.num_frames} frames)")
-        return int(frame) / max(self.num_frames - 1, 1)
+        return frame_time(int(frame), self.num_frames)
 
     def point_counts(self) -> list[int]:
         """Points per frame."""
         return [int(p.shape[0]) for p in self.points]
 
     def pick_background(self, generator: torch.Generator | None = None) -> Tensor | None:
-        """Background colour [3] of a training step per ``config.background`` (None for black).
+        """Background color [3] of a training step per ``config.background`` (None for black).
 
-        Use the same colour for the target: target = rgb * mask + (1 - mask) * background.
+        Use the same color for the target: target = rgb * mask + (1 - mask) * background.
         """
         kind = self.config.background
         if kind == "black":
@@ -200,8 +204,8 @@ class FourK4DCore(nn.Module):
         Args:
             xyz: [N, 3] positions (after the deformation).
             t: time in [0, 1].
-            camera_center: [3] target camera centre (for the SH direction); None skips colours.
-            sources: source views (for the IBR colour); None skips IBR and colours.
+            camera_center: [3] target camera center (for the SH direction); None skips colors.
+            sources: source views (for the IBR color); None skips IBR and colors.
             feature_maps: the sources' CNN maps; computed (without gradients) when None.
         """
         features = self.field(xyz, t)
@@ -214,10 +218,10 @@ class FourK4DCore(nn.Module):
             samples = sample_sources(xyz, sources, images, feature_maps)  # [S, N, 11]
             out.source_rgb = samples[..., -3:]
             out.blend_logits = self.blend_head(features, samples)
-            out.ibr_rgb = blend_colours(out.blend_logits, out.source_rgb)
+            out.ibr_rgb = blend_colors(out.blend_logits, out.source_rgb)
             if camera_center is not None:
                 dirs = directions(xyz, camera_center)
-                out.colors = view_dependent_colour(out.ibr_rgb, out.sh, dirs, self.config.sh_weight)
+                out.colors = view_dependent_color(out.ibr_rgb, out.sh, dirs, self.config.sh_weight)
         return out
 
     def frame_outputs(
@@ -305,13 +309,13 @@ class FourK4DCore(nn.Module):
                 crop (shifted cx, cy with the crop's height and width).
             height, width: image size in pixels.
             sources: the source views of this frame (never containing the target in training).
-            background: colour [3] mixed in with (1 - accumulation); None is black.
+            background: color [3] mixed in with (1 - accumulation); None is black.
             train_cnn: whether the source CNN receives gradients (see ``CoreConfig.cnn_trains_at``).
             layers: points per pixel (default ``config.layers``).
 
         Returns:
             "rgb" [H, W, 3], "accumulation" [H, W, 1], "depth" [H, W, 1] (weighted camera z, not
-            normalised), "num_points" and "num_visible" (ints), and "deformation_loss" (scalar,
+            normalized), "num_points" and "num_visible" (ints), and "deformation_loss" (scalar,
             with the deformation on).
         """
         cfg = self.config
@@ -330,8 +334,9 @@ class FourK4DCore(nn.Module):
         else:
             full = self.point_outputs(xyz, t, center, sources, maps)
             radius_all = full.radius.detach()
-        peel = peel_points(xyz.detach(), radius_all, K, R, T, height, width, layers,
-                           backend=cfg.rasterizer_backend, near=cfg.near)
+        peel = peel_points(
+            xyz.detach(), radius_all, K, R, T, height, width, layers, backend=cfg.rasterizer_backend, near=cfg.near
+        )
         idx = peel.idx
         if full is None:
             listed = torch.zeros(n + 1, dtype=torch.bool, device=device)
@@ -351,12 +356,26 @@ class FourK4DCore(nn.Module):
             rgb = torch.zeros(height, width, 3, device=device) + zero
             if background is not None:
                 rgb = rgb + background.to(rgb).reshape(1, 1, 3)
-            outputs.update(rgb=rgb, accumulation=torch.zeros(height, width, 1, device=device) + zero,
-                           depth=torch.zeros(height, width, 1, device=device) + zero)
+            outputs.update(
+                rgb=rgb,
+                accumulation=torch.zeros(height, width, 1, device=device) + zero,
+                depth=torch.zeros(height, width, 1, device=device) + zero,
+            )
         else:
             po = full if full is not None else self.point_outputs(xyz[visible], t, center, sources, maps)
-            result = composite(idx, po.xyz, po.radius, po.density, po.colors, K, R, T, background=background,
-                               near=cfg.near, validate=False)
+            result = composite(
+                idx,
+                po.xyz,
+                po.radius,
+                po.density,
+                po.colors,
+                K,
+                R,
+                T,
+                background=background,
+                near=cfg.near,
+                validate=False,
+            )
             outputs.update(rgb=result.rgb, accumulation=result.accumulation, depth=result.depth)
         outputs["num_points"] = n
         outputs["num_visible"] = num_visible
@@ -364,7 +383,7 @@ class FourK4DCore(nn.Module):
             outputs["deformation_loss"] = delta.pow(2).mean()
         return outputs
 
-    # ------------------------------------------------------------------ optimisation
+    # ------------------------------------------------------------------ optimization
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer group (learning rates: ``config.PUBLISHED_LEARNING_RATES``).
 
@@ -406,12 +425,13 @@ class FourK4DCore(nn.Module):
         counts = {}
         head = prefix + "points."
         for key, value in state_dict.items():
-            if key.startswith(head) and key[len(head):].isdigit():
-                counts[int(key[len(head):])] = int(value.shape[0])
+            if key.startswith(head) and key[len(head) :].isdigit():
+                counts[int(key[len(head) :])] = int(value.shape[0])
         return counts
 
-    def _resize_before_load(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                            error_msgs) -> None:
+    def _resize_before_load(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
         """load_state_dict pre-hook: adopt the checkpoint's per-frame point counts."""
         counts = self.point_counts_in_state_dict(state_dict, prefix)
         if counts:

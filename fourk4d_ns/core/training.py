@@ -12,7 +12,7 @@ Tensor = torch.Tensor
 
 
 def image_loss(pred: Tensor, target: Tensor, kind: str = "huber") -> Tensor:
-    """Colour loss: "huber" (delta 1; on [0, 1] colours this is 0.5 * MSE, as published) or "mse"."""
+    """Color loss: "huber" (delta 1; on [0, 1] colors this is 0.5 * MSE, as published) or "mse"."""
     if kind == "huber":
         return torch.nn.functional.huber_loss(pred, target, delta=1.0)
     if kind == "mse":
@@ -36,8 +36,8 @@ def build_optimizer(
     """Adam over ``FourK4DCore.param_groups()`` with the published learning rates (or overrides).
 
     Each group keeps its name under the key "name" and its initial rate under "initial_lr". Uses
-    the fused Adam kernel where torch has it for the parameters' device (the foreach version is
-    several times slower on CPU for the large planes).
+    torch's fused Adam kernel (CPU and CUDA, torch >= 2.4): the foreach version is several times
+    slower on CPU for the large planes.
     """
     rates = dict(PUBLISHED_LEARNING_RATES)
     rates.update(learning_rates or {})
@@ -46,19 +46,21 @@ def build_optimizer(
         if name not in rates:
             raise KeyError(f"no learning rate for parameter group {name!r}")
         groups.append({"params": list(params), "lr": rates[name], "initial_lr": rates[name], "name": name})
-    try:  # the fused kernel is several times faster on the large dense planes (CPU and CUDA)
-        return torch.optim.Adam(groups, eps=eps, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(groups, eps=eps)
+    return torch.optim.Adam(groups, eps=eps, fused=True)
 
 
-def decayed_learning_rate(initial: float, step: int, max_steps: int, final_fraction: float = LR_DECAY) -> float:
-    """Exponential decay: ``initial * final_fraction ** (step / max_steps)`` (published: 0.1 over the run)."""
-    return initial * final_fraction ** (min(max(step, 0), max_steps) / max(max_steps, 1))
+def decay_factor(step: int, max_steps: int, final_fraction: float = LR_DECAY, warmup_steps: int = 0) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up over ``warmup_steps``, then exponential decay
+    to ``final_fraction`` at ``max_steps`` and constant after (published: 0.1 over the run, no warm-up)."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    total = max(max_steps, warmup_steps + 1)
+    return final_fraction ** min(max((step - warmup_steps) / (total - warmup_steps), 0.0), 1.0)
 
 
-def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, max_steps: int,
-                       final_fraction: float = LR_DECAY) -> None:
+def set_learning_rates(
+    optimizer: torch.optim.Optimizer, step: int, max_steps: int, final_fraction: float = LR_DECAY
+) -> None:
     """Applies the exponential decay to every group of an optimizer made by ``build_optimizer``."""
     for group in optimizer.param_groups:
-        group["lr"] = decayed_learning_rate(group["initial_lr"], step, max_steps, final_fraction)
+        group["lr"] = group["initial_lr"] * decay_factor(step, max_steps, final_fraction)

@@ -15,18 +15,19 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
-import cv2
 import numpy as np
-from tqdm import tqdm
 
-from dataparsers.atomic import atomic_write_bytes, replace_folder, staging_folder
 from dataparsers.easymocap_cameras import write_cameras
+from fourk4d_ns.core.timeline import frame_time
 from fourk4d_ns.demo.figure import ArticulatedFigure
 from fourk4d_ns.demo.render import CameraView, FrameRenderer, ray_intersector
 from fourk4d_ns.demo.rig import RigLayout, build_rig
 from fourk4d_ns.demo.video_layouts import VideoLayout, convert_to_video_layout
+from fourk4d_ns.io.atomic import atomic_write_bytes, replace_folder, staging_folder
+from fourk4d_ns.io.errors import InputError
+from fourk4d_ns.io.images import write_image_atomic
+from fourk4d_ns.io.progress import track
 
 GENERATOR_VERSION = 1
 """Bumped whenever the same preset and seed would produce different files."""
@@ -39,11 +40,11 @@ class DemoPreset:
     layout: RigLayout
     """Cameras and image size."""
     num_frames: int
-    """Frames, spread evenly over the figure's normalised time [0, 1]."""
+    """Frames, spread evenly over the figure's normalized time [0, 1]."""
     fps: float
     """Nominal frame rate recorded in demo.json."""
     samples_per_side: int = 2
-    """Anti-aliasing: colour is the mean of n x n samples per pixel (the mask is always the centre ray)."""
+    """Anti-aliasing: color is the mean of n x n samples per pixel (the mask is always the center ray)."""
 
 
 PRESETS: dict[str, DemoPreset] = {
@@ -52,27 +53,13 @@ PRESETS: dict[str, DemoPreset] = {
 }
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(InputError, FileExistsError):
     """The output folder exists, is not empty, and overwriting was not asked for."""
-
-
-def frame_time(frame_index: int, num_frames: int) -> float:
-    """Normalised time of a frame: ``frame_index / (num_frames - 1)``, 0 for a single frame."""
-    return 0.0 if num_frames <= 1 else frame_index / (num_frames - 1)
 
 
 def frame_name(frame_index: int) -> str:
     """File stem of a frame: six digits."""
     return f"{frame_index:06d}"
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    if image.ndim == 3:
-        image = image[:, :, ::-1]  # OpenCV encodes BGR
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
-    if not ok:
-        raise RuntimeError(f"could not encode {path}")
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 def _write_json(path: Path, content: dict) -> None:
@@ -94,7 +81,7 @@ def write_demo_capture(
     *,
     progress: bool = True,
     allow_slow_raycaster: bool = False,
-    videos: Optional[VideoLayout] = None,
+    videos: VideoLayout | None = None,
 ) -> Path:
     """Render the demo capture into ``output`` and return it.
 
@@ -142,15 +129,17 @@ def write_demo_capture(
             (staging / "masks" / name).mkdir(parents=True)
 
         views = [
-            CameraView.from_calibration(rig.K[c], rig.R[c], rig.T[c], layout.height, layout.width, config.samples_per_side)
+            CameraView.from_calibration(
+                rig.K[c], rig.R[c], rig.T[c], layout.height, layout.width, config.samples_per_side
+            )
             for c in range(len(rig))
         ]
-        for f in tqdm(range(config.num_frames), desc="Rendering frames", unit="frame", disable=not progress):
+        for f in track(range(config.num_frames), "rendering frames", enabled=progress):
             renderer = FrameRenderer(surfaces[f], figure.materials, allow_slow=allow_slow_raycaster)
             for name, view in zip(rig.names, views):
                 rgb, mask = renderer.render(view)
-                _write_png(staging / "images" / name / f"{frame_name(f)}.png", rgb)
-                _write_png(staging / "masks" / name / f"{frame_name(f)}.png", mask)
+                write_image_atomic(staging / "images" / name / f"{frame_name(f)}.png", rgb)
+                write_image_atomic(staging / "masks" / name / f"{frame_name(f)}.png", mask)
         if videos is not None:
             summary.update(convert_to_video_layout(staging, videos, rig, config.fps, subject_points))
         _write_json(staging / "demo.json", summary)

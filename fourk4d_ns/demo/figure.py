@@ -2,7 +2,7 @@
 
 World frame: metres, z up, the figure stands on z = 0 around the z axis and faces -y (its right
 side is -x). Every part is a closed triangle mesh rigidly attached to one joint of a small
-kinematic tree; the joints rotate over normalised time t in [0, 1], so the whole surface deforms
+kinematic tree; the joints rotate over normalized time t in [0, 1], so the whole surface deforms
 non-rigidly (walking in place with the legs and left arm, waving with the right arm, a slight
 torso twist and a head turn).
 """
@@ -143,7 +143,7 @@ class Motion:
     """Head turn phase at t = 0 (cycles)."""
 
     @classmethod
-    def jittered(cls, rng: np.random.Generator) -> "Motion":
+    def jittered(cls, rng: np.random.Generator) -> Motion:
         """Defaults with phases moved by up to 0.04 cycles and amplitudes scaled by up to 6%."""
         base = cls()
 
@@ -168,7 +168,7 @@ class Motion:
         )
 
     def joint_rotations(self, time: float) -> dict[str, np.ndarray]:
-        """Local rotation of every joint at normalised time ``time``."""
+        """Local rotation of every joint at normalized time ``time``."""
         d = np.radians
         step = np.sin(2.0 * np.pi * (self.walk_cycles * time + self.walk_phase))
         # Squared half-waves: one leg is always straight, so the figure keeps a foot on the ground.
@@ -218,13 +218,11 @@ class PosedSurface:
 
     def to_trimesh(self) -> trimesh.Trimesh:
         """A ``trimesh.Trimesh`` of this surface (vertex order and faces kept as they are)."""
-        return trimesh.Trimesh(
-            vertices=self.vertices, faces=self.faces, vertex_normals=self.normals, process=False
-        )
+        return trimesh.Trimesh(vertices=self.vertices, faces=self.faces, vertex_normals=self.normals, process=False)
 
 
 class ArticulatedFigure:
-    """A ~1.7 m tall textured humanoid of capsules and ellipsoids, posed at normalised time."""
+    """A ~1.7 m tall textured humanoid of capsules and ellipsoids, posed at normalized time."""
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
@@ -267,7 +265,7 @@ class ArticulatedFigure:
         return rotations, positions
 
     def pose(self, time: float) -> PosedSurface:
-        """The posed surface at normalised time ``time`` in [0, 1], resting on z = 0."""
+        """The posed surface at normalized time ``time`` in [0, 1], resting on z = 0."""
         rotations, positions = self.joint_frames(time)
         vertex_rotation = rotations[self._vertex_joint]
         vertices = np.einsum("vij,vj->vi", vertex_rotation, self._rest_positions)
@@ -278,7 +276,7 @@ class ArticulatedFigure:
         return PosedSurface(vertices, self.faces, normals, self.texture_coords, self.vertex_part)
 
     def mesh_at(self, time: float) -> trimesh.Trimesh:
-        """The posed, concatenated mesh at normalised time ``time`` (same vertex order at every time)."""
+        """The posed, concatenated mesh at normalized time ``time`` (same vertex order at every time)."""
         return self.pose(time).to_trimesh()
 
     def bounds_at(self, time: float) -> np.ndarray:

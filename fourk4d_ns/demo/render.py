@@ -1,6 +1,6 @@
 """Ray-cast rendering of a posed figure into OpenCV pinhole cameras (trimesh + Embree).
 
-The mask is exactly the hit test of the ray through each pixel's centre. The colour is the mean of
+The mask is exactly the hit test of the ray through each pixel's center. The color is the mean of
 ``n x n`` sub-pixel samples (anti-aliasing), each the textured, Lambert-shaded surface at the first
 hit or a background gradient that depends only on the ray direction (so it agrees between views,
 and is not black, so masking matters).
@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from fourk4d_ns.core.camera import camera_center, project_points
 from fourk4d_ns.demo.figure import PosedSurface
 from fourk4d_ns.demo.texture import Material, albedo
+from fourk4d_ns.io.errors import InputError
 
 # Lights are fixed in the world, so the shading on a limb changes as it moves.
 _LIGHTS_TOWARDS = np.array([[0.45, -0.65, 0.61], [-0.6, 0.5, 0.3]])
@@ -24,12 +26,12 @@ LIGHT_INTENSITIES = np.array([0.75, 0.30])
 AMBIENT = 0.30
 
 BACKGROUND_LOW = np.array([0.30, 0.31, 0.33])
-"""Background colour of rays looking down."""
+"""Background color of rays looking down."""
 BACKGROUND_HIGH = np.array([0.70, 0.73, 0.78])
-"""Background colour of rays looking up."""
+"""Background color of rays looking up."""
 
 
-class EmbreeUnavailableError(RuntimeError):
+class EmbreeUnavailableError(InputError, RuntimeError):
     """trimesh cannot use Embree, and the slow pure-Python ray caster was not allowed."""
 
 
@@ -49,25 +51,13 @@ def ray_intersector(mesh: trimesh.Trimesh, allow_slow: bool = False):
     return RayMeshIntersector(mesh)
 
 
-def camera_center(R: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Camera centre in world coordinates: ``C = -R^T T``."""
-    return -R.T @ T
-
-
-def project(points: np.ndarray, K: np.ndarray, R: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Continuous pixel coordinates [N,2] (pixel (x, y) spans [x, x+1)) and depths [N] of world points."""
-    cam = points @ R.T + T
-    pixels = cam @ K.T
-    return pixels[:, :2] / pixels[:, 2:3], cam[:, 2]
-
-
 def pixel_window(surface: PosedSurface, K: np.ndarray, R: np.ndarray, T: np.ndarray, height: int, width: int):
     """Pixel box ``(x0, x1, y0, y1)`` (exclusive ends) holding the surface's projection, clipped to the image.
 
     The silhouette lies inside the projection of the vertices' convex hull, so rays outside this box
     cannot hit anything and are not cast.
     """
-    pixels, depth = project(surface.vertices, K, R, T)
+    pixels, depth = project_points(surface.vertices, K, R, T)
     if np.any(depth <= 0):
         return 0, width, 0, height  # the camera is among the geometry: cast everything
     x0, y0 = np.floor(pixels.min(axis=0)).astype(int) - 1
@@ -76,7 +66,7 @@ def pixel_window(surface: PosedSurface, K: np.ndarray, R: np.ndarray, T: np.ndar
 
 
 def sample_offsets(samples_per_side: int) -> np.ndarray:
-    """Sub-pixel positions [S,2] of a regular ``n x n`` grid inside the unit pixel (the centre when n = 1)."""
+    """Sub-pixel positions [S,2] of a regular ``n x n`` grid inside the unit pixel (the center when n = 1)."""
     ticks = (np.arange(samples_per_side) + 0.5) / samples_per_side
     return np.stack(np.meshgrid(ticks, ticks, indexing="xy"), axis=-1).reshape(-1, 2)
 
@@ -138,19 +128,19 @@ class CameraView:
     width: int
     """Image width in pixels."""
     origin: np.ndarray
-    """Camera centre [3]."""
+    """Camera center [3]."""
     center_directions: np.ndarray
-    """Ray directions through the pixel centres [H*W,3]; their hits make the mask."""
+    """Ray directions through the pixel centers [H*W,3]; their hits make the mask."""
     sample_directions: np.ndarray
-    """Ray directions of the anti-aliasing samples [S,H*W,3]; their mean colour makes the image."""
+    """Ray directions of the anti-aliasing samples [S,H*W,3]; their mean color makes the image."""
     background: np.ndarray
-    """Background colour of every pixel, averaged over its samples [H*W,3]."""
+    """Background color of every pixel, averaged over its samples [H*W,3]."""
 
     @classmethod
     def from_calibration(
         cls, K: np.ndarray, R: np.ndarray, T: np.ndarray, height: int, width: int, samples_per_side: int = 1
-    ) -> "CameraView":
-        """Rays of an OpenCV camera; ``samples_per_side`` squared colour samples per pixel."""
+    ) -> CameraView:
+        """Rays of an OpenCV camera; ``samples_per_side`` squared color samples per pixel."""
         ys, xs = np.mgrid[0:height, 0:width].reshape(2, -1).astype(np.float64)
         offsets = sample_offsets(samples_per_side)
         samples = np.stack([pixel_ray_directions(K, R, xs + dx, ys + dy) for dx, dy in offsets])
@@ -168,7 +158,7 @@ class FrameRenderer:
         self.intersector = ray_intersector(surface.to_trimesh(), allow_slow=allow_slow)
 
     def _surface_color(self, origin: np.ndarray, directions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-        """Shaded surface colour [N,3] where rays meet the given triangle indices [N]."""
+        """Shaded surface color [N,3] where rays meet the given triangle indices [N]."""
         faces = self.surface.faces[triangles]
         weights = barycentric_hits(origin, directions, self.surface.vertices[faces])
         normals = np.einsum("nk,nkj->nj", weights, self.surface.normals[faces])
@@ -180,7 +170,7 @@ class FrameRenderer:
         return shade(normals, albedo(coords, parts, self.materials))
 
     def render(self, view: CameraView) -> tuple[np.ndarray, np.ndarray]:
-        """RGB image [H,W,3] uint8 and mask [H,W] uint8 (255 where the pixel-centre ray hits the figure)."""
+        """RGB image [H,W,3] uint8 and mask [H,W] uint8 (255 where the pixel-center ray hits the figure)."""
         color = view.background.copy()
         mask = np.zeros(view.height * view.width, dtype=bool)
         x0, x1, y0, y1 = pixel_window(self.surface, view.K, view.R, view.T, view.height, view.width)
@@ -188,15 +178,17 @@ class FrameRenderer:
             ys, xs = np.mgrid[y0:y1, x0:x1].reshape(2, -1)
             pixels = ys * view.width + xs
             samples = len(view.sample_directions)
-            with_center = samples > 1  # with one sample per pixel, it is the centre ray
-            bundles = ([view.center_directions[pixels]] if with_center else []) + [d[pixels] for d in view.sample_directions]
+            with_center = samples > 1  # with one sample per pixel, it is the center ray
+            bundles = ([view.center_directions[pixels]] if with_center else []) + [
+                d[pixels] for d in view.sample_directions
+            ]
             directions = np.concatenate(bundles)  # every ray of this camera in one Embree call
             triangles = self.intersector.intersects_first(np.broadcast_to(view.origin, directions.shape), directions)
             hit = triangles >= 0
             sample_color = np.tile(view.background[pixels], (len(bundles), 1))
             sample_color[hit] = self._surface_color(view.origin, directions[hit], triangles[hit])
             sample_color = sample_color.reshape(len(bundles), len(pixels), 3)
-            color[pixels] = sample_color[int(with_center):].mean(axis=0)
+            color[pixels] = sample_color[int(with_center) :].mean(axis=0)
             mask[pixels] = hit[: len(pixels)]
 
         rgb = np.round(color * 255.0).astype(np.uint8).reshape(view.height, view.width, 3)

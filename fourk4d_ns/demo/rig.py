@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataparsers.easymocap_cameras import CameraRig
+from fourk4d_ns.core.camera import look_at
 
 
 @dataclass(frozen=True)
 class RigLayout:
-    """Where the cameras stand; all look at the subject's centre."""
+    """Where the cameras stand; all look at the subject's center."""
 
     train_cameras: int
     """Training cameras, evenly spaced in azimuth on the ring."""
@@ -28,22 +29,11 @@ class RigLayout:
     test_heights: tuple[float, ...] = (0.5, 2.0)
     """Heights the held-out cameras cycle through (m); none equals ``ring_height``."""
     fill: float = 0.84
-    """Largest fraction of the image width/height the subject may span from the centre, over all frames and cameras."""
-
-
-def look_at(center: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV world-to-camera ``R, T`` (x right, y down, z forward) of a camera at ``center`` facing ``target``."""
-    forward = target - center
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    return R, -R @ center
+    """Largest fraction of the image width/height the subject may span from the center, over all frames and cameras."""
 
 
 def camera_centers(layout: RigLayout, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres [C,3] of the cameras and a mask [C] of the held-out ones (training cameras first)."""
+    """Centers [C,3] of the cameras and a mask [C] of the held-out ones (training cameras first)."""
     step = 2.0 * np.pi / layout.train_cameras
     start = -np.pi / 2.0  # camera 00 faces the figure's front (it faces -y)
     azimuths = [start + i * step for i in range(layout.train_cameras)]

@@ -1,4 +1,4 @@
-"""Procedural surface colours of the demo figure, evaluated in each part's rest coordinates.
+"""Procedural surface colors of the demo figure, evaluated in each part's rest coordinates.
 
 Because the coordinates are the part's own (rest) frame, the patterns move with the surface as the
 limbs swing: every frame shows the same material points, which is what multi-view reconstruction
@@ -15,18 +15,18 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Material:
-    """How one part is coloured."""
+    """How one part is colored."""
 
     pattern: str
     """One of ``stripes``, ``plaid``, ``rings``, ``dots``, ``face``."""
     base: tuple[float, float, float]
-    """Main RGB colour in [0, 1]."""
+    """Main RGB color in [0, 1]."""
     accent: tuple[float, float, float]
-    """Second RGB colour of the pattern in [0, 1] (the hair, for ``face``)."""
+    """Second RGB color of the pattern in [0, 1] (the hair, for ``face``)."""
     period: float
     """Pattern period in metres."""
     variation_phase: float = 0.0
-    """Phase of the slow colour variation, so parts do not look alike."""
+    """Phase of the slow color variation, so parts do not look alike."""
 
 
 # pattern, base hue/saturation/value, accent hue/saturation/value, period (m)
@@ -120,7 +120,7 @@ def _face(p: np.ndarray, skin: np.ndarray, hair: np.ndarray) -> np.ndarray:
 
 
 def albedo(texture_coords: np.ndarray, part_index: np.ndarray, materials: list[Material]) -> np.ndarray:
-    """Surface colour [N,3] in [0, 1] at part-frame points ``texture_coords`` [N,3] of parts ``part_index`` [N]."""
+    """Surface color [N,3] in [0, 1] at part-frame points ``texture_coords`` [N,3] of parts ``part_index`` [N]."""
     color = np.zeros((len(texture_coords), 3))
     for index, material in enumerate(materials):
         selected = part_index == index
@@ -131,8 +131,10 @@ def albedo(texture_coords: np.ndarray, part_index: np.ndarray, materials: list[M
         if material.pattern == "face":
             part_color = _face(p, base, accent)
         else:
-            part_color = _mix(np.broadcast_to(base, p.shape), accent, _pattern_weight(material.pattern, p, material.period))
-        # Slow, smooth colour drift over the part (tens of centimetres), different per channel.
+            part_color = _mix(
+                np.broadcast_to(base, p.shape), accent, _pattern_weight(material.pattern, p, material.period)
+            )
+        # Slow, smooth color drift over the part (tens of centimetres), different per channel.
         phase = 2.0 * np.pi * material.variation_phase
         drift = np.stack(
             [

@@ -1,7 +1,7 @@
 """Baking a trained ``FourK4DCore``: per frame, everything a novel view needs except the blend.
 
 The blend logit of a (point, source camera) pair depends on the point's features and the source's
-CNN features and colour at the point's projection, never on the target view (METHOD.md section 5),
+CNN features and color at the point's projection, never on the target view (METHOD.md section 5),
 so computing it once for every training camera is exact: at render time, picking S cameras and
 softmaxing their baked logits gives what the model computes with those S sources.
 """
@@ -38,8 +38,12 @@ def bake_frame(core: FourK4DCore, frame: int, sources: SourceViews, camera_chunk
     return BakedFrame(xyz=xyz, radius=out.radius, density=out.density, sh=out.sh, ibr=torch.cat(ibr))
 
 
-def bake_frames(core: FourK4DCore, sources_of: Callable[[int], SourceViews], frames: Sequence[int] | None = None,
-                camera_chunk: int = 8) -> Iterator[BakedFrame]:
+def bake_frames(
+    core: FourK4DCore,
+    sources_of: Callable[[int], SourceViews],
+    frames: Sequence[int] | None = None,
+    camera_chunk: int = 8,
+) -> Iterator[BakedFrame]:
     """Bakes frames one at a time (a generator, for ``write_bake``); ``sources_of(f)`` gives frame
     f's views of every baked camera."""
     for frame in range(core.num_frames) if frames is None else frames:

@@ -9,7 +9,7 @@ A bake is a folder::
 
 Each frame file holds, in half precision: ``xyz`` [N, 3] final positions, ``radius`` [N],
 ``density`` [N], ``sh`` [N, 3, 16] SH coefficients, and ``ibr`` [C, N, 4]: for every baked
-(training) camera the IBR colour (rgb) and the blend logit of every point. The manifest is written
+(training) camera the IBR color (rgb) and the blend logit of every point. The manifest is written
 last and the folder is moved into place only when complete (``write_bake``), so a bake is either
 whole or absent. Loading checks each file's size (a truncated file) and, with ``verify="checksum"``,
 its SHA-256 (a modified file), and the tensors' names, shapes and dtypes; each failure is a
@@ -27,19 +27,38 @@ from pathlib import Path
 
 import torch
 
-from dataparsers.atomic import atomic_write_bytes, replace_folder, staging_folder
+from fourk4d_ns.io.atomic import atomic_write_bytes, replace_folder, staging_folder
+from fourk4d_ns.io.errors import InputError
 
 Tensor = torch.Tensor
 
 FORMAT_NAME = "fourk4d-bake"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+BAKE_FOLDER = "bake"
+"""A run's bake is this folder next to its config.yml."""
 TENSOR_NAMES = ("xyz", "radius", "density", "sh", "ibr")
 VERIFY_MODES = ("size", "checksum")
 
 
-class BakeError(ValueError):
+class BakeError(InputError):
     """A bake folder or file is missing, incomplete, modified or of another format."""
+
+
+def bake_folder_of(run_folder: Path) -> Path:
+    """The bake folder of a run (the folder holding its config.yml)."""
+    return Path(run_folder) / BAKE_FOLDER
+
+
+def find_bake(bake: Path | None, load_config: Path | None) -> Path:
+    """The complete bake a command is pointed at: ``bake``, or the one of the run of ``load_config``."""
+    if (bake is None) == (load_config is None):
+        raise InputError("give exactly one of --bake DIR and --load-config CONFIG")
+    folder = Path(bake) if bake is not None else bake_folder_of(Path(load_config).parent)
+    if not (folder / MANIFEST).is_file():
+        hint = f"fourk4d-bake --load-config {load_config}" if load_config is not None else "fourk4d-bake"
+        raise BakeError(f"{folder}: no baked sequence there; run {hint} first")
+    return folder
 
 
 @dataclass
@@ -53,9 +72,9 @@ class BakedFrame:
     density: Tensor
     """[N] opacity scales in (0, 1)."""
     sh: Tensor
-    """[N, 3, 16] SH coefficients of the colour residual."""
+    """[N, 3, 16] SH coefficients of the color residual."""
     ibr: Tensor
-    """[C, N, 4] per baked camera and point: IBR colour (rgb) and blend logit."""
+    """[C, N, 4] per baked camera and point: IBR color (rgb) and blend logit."""
 
     @property
     def num_points(self) -> int:
@@ -73,8 +92,9 @@ class BakedFrame:
         return {name: getattr(self, name) for name in TENSOR_NAMES}
 
     def to(self, device=None, dtype: torch.dtype | None = None, non_blocking: bool = False) -> BakedFrame:
-        return BakedFrame(**{k: v.to(device=device, dtype=dtype, non_blocking=non_blocking)
-                             for k, v in self.tensors().items()})
+        return BakedFrame(
+            **{k: v.to(device=device, dtype=dtype, non_blocking=non_blocking) for k, v in self.tensors().items()}
+        )
 
     def check(self, where: str = "baked frame") -> None:
         """Raises BakeError unless the shapes agree with each other."""
@@ -97,7 +117,7 @@ class BakedCamera:
     height: int
     width: int
     baked: bool
-    """Whether its colours are baked (a training camera); held-out cameras are listed for views only."""
+    """Whether its colors are baked (a training camera); held-out cameras are listed for views only."""
 
 
 @dataclass
@@ -125,7 +145,7 @@ class BakeManifest:
         return len(self.frame_names)
 
     def baked_cameras(self) -> list[BakedCamera]:
-        """The cameras whose colours are in ``ibr``, in that order."""
+        """The cameras whose colors are in ``ibr``, in that order."""
         return [c for c in self.cameras if c.baked]
 
     def camera_named(self, name: str) -> BakedCamera:
@@ -134,7 +154,7 @@ class BakeManifest:
             if camera.name == name:
                 return camera
         names = ", ".join(c.name for c in self.cameras)
-        raise ValueError(f"no camera named {name!r} in the bake; cameras: {names}")
+        raise InputError(f"no camera named {name!r} in the bake; cameras: {names}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -148,7 +168,9 @@ class BakeManifest:
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise BakeError(f"{where}: not a {FORMAT_NAME} manifest")
         if data.get("version") != FORMAT_VERSION:
-            raise BakeError(f"{where}: format version {data.get('version')} (this build reads {FORMAT_VERSION}); bake again")
+            raise BakeError(
+                f"{where}: format version {data.get('version')} (this build reads {FORMAT_VERSION}); bake again"
+            )
         try:
             data["cameras"] = [BakedCamera(**c) for c in data["cameras"]]
             manifest = cls(**data)
@@ -166,17 +188,24 @@ class BakeManifest:
 
 def _valid_frame_record(record) -> bool:
     """A frame record names a file inside the bake folder and gives its points, bytes and SHA-256."""
-    return (isinstance(record, dict) and isinstance(record.get("file"), str) and Path(record["file"]).name == record["file"]
-            and record["file"] not in ("", ".", "..") and isinstance(record.get("points"), int)
-            and isinstance(record.get("bytes"), int) and isinstance(record.get("sha256"), str))
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("file"), str)
+        and Path(record["file"]).name == record["file"]
+        and record["file"] not in ("", ".", "..")
+        and isinstance(record.get("points"), int)
+        and isinstance(record.get("bytes"), int)
+        and isinstance(record.get("sha256"), str)
+    )
 
 
 def frame_file_name(frame: int) -> str:
     return f"frame_{frame:06d}.safetensors"
 
 
-def write_bake(folder: Path, manifest: BakeManifest, frames: Iterable[BakedFrame],
-               progress: Callable[[int], None] | None = None) -> Path:
+def write_bake(
+    folder: Path, manifest: BakeManifest, frames: Iterable[BakedFrame], progress: Callable[[int], None] | None = None
+) -> Path:
     """Writes every frame (converted to ``manifest.dtype``) and then the manifest, into a staging
     folder that replaces ``folder`` when complete. ``frames`` may be a generator (one frame in
     memory at a time). Returns ``folder``."""
@@ -192,8 +221,9 @@ def write_bake(folder: Path, manifest: BakeManifest, frames: Iterable[BakedFrame
             path = staging / frame_file_name(index)
             tensors = {k: v.detach().to(device="cpu", dtype=dtype).contiguous() for k, v in frame.tensors().items()}
             save_file(tensors, str(path), metadata={"format": FORMAT_NAME, "frame": str(index)})
-            records.append({"file": path.name, "points": frame.num_points, "bytes": path.stat().st_size,
-                            "sha256": _sha256(path)})
+            records.append(
+                {"file": path.name, "points": frame.num_points, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+            )
             if progress is not None:
                 progress(index)
         if len(records) != manifest.num_frames:
@@ -236,7 +266,9 @@ def check_frame_size(folder: Path, record: dict) -> Path:
         raise BakeError(f"{path}: frame file missing")
     size = os.path.getsize(path)
     if size != record["bytes"]:
-        raise BakeError(f"{path}: {size} bytes, the manifest says {record['bytes']} (truncated or replaced); bake again")
+        raise BakeError(
+            f"{path}: {size} bytes, the manifest says {record['bytes']} (truncated or replaced); bake again"
+        )
     return path
 
 
@@ -267,6 +299,8 @@ def read_frame(folder: Path, manifest: BakeManifest, frame: int, verify: str = "
     baked = BakedFrame(**{name: tensors[name] for name in TENSOR_NAMES})
     baked.check(str(path))
     if baked.num_points != record["points"] or baked.num_cameras != len(manifest.baked_cameras()):
-        raise BakeError(f"{path}: {baked.num_points} points x {baked.num_cameras} cameras, the manifest says "
-                        f"{record['points']} x {len(manifest.baked_cameras())}")
+        raise BakeError(
+            f"{path}: {baked.num_points} points x {baked.num_cameras} cameras, the manifest says "
+            f"{record['points']} x {len(manifest.baked_cameras())}"
+        )
     return baked

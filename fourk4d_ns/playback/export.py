@@ -2,12 +2,12 @@
 
 Two formats, one file per frame:
 
-- ``points``: the points with their colour seen from one view, radius and density (any PLY tool,
+- ``points``: the points with their color seen from one view, radius and density (any PLY tool,
   Open3D, MeshLab, CloudCompare);
 - ``gaussians``: isotropic 3D Gaussians in the layout of 3D Gaussian Splatting (SuperSplat, the
   INRIA SIBR viewer, gsplat tools), with the view-dependent SH term kept to first order.
 
-The IBR part of the colour depends on which training cameras are blended, which a static file
+The IBR part of the color depends on which training cameras are blended, which a static file
 cannot follow: it is frozen at one view (default: the first baked camera). Pure torch/numpy and
 plyfile, no nerfstudio import.
 """
@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from plyfile import PlyData, PlyElement
 
-from dataparsers.atomic import atomic_path
+from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.heads import SH_C0, directions, sh_basis
-from fourk4d_ns.core.point_model import camera_center
+from fourk4d_ns.io.ply import write_ply
 
 from .bake_format import BakedCamera, BakedFrame, BakeManifest
 from .baked_renderer import baked_camera_centers, nearest_baked_cameras
-from .fused import baked_colours
+from .fused import baked_colors
 
 Tensor = torch.Tensor
 
@@ -50,26 +49,10 @@ def _numpy(x: Tensor, dtype=np.float32) -> np.ndarray:
     return x.detach().cpu().to(torch.float64).numpy().astype(dtype)
 
 
-def _write_ply(
-    path: Path, columns: dict[str, np.ndarray], dtypes: dict[str, str]
-) -> Path:
-    """Writes one ``vertex`` element (binary little-endian) atomically; returns ``path``."""
-    count = len(next(iter(columns.values())))
-    vertex = np.empty(count, dtype=[(name, dtypes[name]) for name in columns])
-    for name, values in columns.items():
-        vertex[name] = values
-    ply = PlyData([PlyElement.describe(vertex, "vertex")], text=False, byte_order="<")
-    with atomic_path(Path(path)) as tmp:
-        ply.write(str(tmp))
-    return Path(path)
-
-
-def export_point_cloud_ply(
-    path: Path, xyz: Tensor, colours: Tensor, radius: Tensor, density: Tensor
-) -> Path:
-    """A coloured point cloud: ``x y z`` (float32), ``red green blue`` (uchar, colour * 255
+def export_point_cloud_ply(path: Path, xyz: Tensor, colors: Tensor, radius: Tensor, density: Tensor) -> Path:
+    """A colored point cloud: ``x y z`` (float32), ``red green blue`` (uchar, color * 255
     rounded) and ``radius density`` (float32)."""
-    rgb = np.clip(np.rint(_numpy(colours, np.float64) * 255.0), 0, 255).astype(np.uint8)
+    rgb = np.clip(np.rint(_numpy(colors, np.float64) * 255.0), 0, 255).astype(np.uint8)
     xyz_np = _numpy(xyz)
     columns = {"x": xyz_np[:, 0], "y": xyz_np[:, 1], "z": xyz_np[:, 2]}
     columns |= {"red": rgb[:, 0], "green": rgb[:, 1], "blue": rgb[:, 2]}
@@ -77,15 +60,12 @@ def export_point_cloud_ply(
         "radius": _numpy(radius.reshape(-1)),
         "density": _numpy(density.reshape(-1)),
     }
-    dtypes = {
-        name: "u1" if name in ("red", "green", "blue") else "<f4" for name in columns
-    }
-    return _write_ply(path, columns, dtypes)
+    return write_ply(path, columns)
 
 
 def gaussian_parameters(
     xyz: Tensor,
-    colours: Tensor,
+    colors: Tensor,
     sh: Tensor,
     radius: Tensor,
     density: Tensor,
@@ -98,10 +78,8 @@ def gaussian_parameters(
     f_rest = sh_weight * sh64[:, :, 1:]
     d0 = directions(xyz64, torch.as_tensor(center).cpu().double())
     rest_at_view = (f_rest * sh_basis(d0, SH_DEGREE)[:, None, 1:]).sum(-1)
-    f_dc = (colours.detach().cpu().double() - 0.5 - rest_at_view) / SH_C0
-    dens = (
-        density.detach().cpu().double().reshape(-1).clamp(DENSITY_EPS, 1 - DENSITY_EPS)
-    )
+    f_dc = (colors.detach().cpu().double() - 0.5 - rest_at_view) / SH_C0
+    dens = density.detach().cpu().double().reshape(-1).clamp(DENSITY_EPS, 1 - DENSITY_EPS)
     scale = torch.log(radius.detach().cpu().double().reshape(-1) / math.sqrt(6.0))
     return {
         "f_dc": f_dc,
@@ -114,7 +92,7 @@ def gaussian_parameters(
 def export_gaussian_ply(
     path: Path,
     xyz: Tensor,
-    colours: Tensor,
+    colors: Tensor,
     sh: Tensor,
     radius: Tensor,
     density: Tensor,
@@ -127,21 +105,21 @@ def export_gaussian_ply(
       with the same moment has 2 sigma^2 = r^2/3, so ``scale_i = log(r / sqrt(6))``; rotation is
       the identity (``rot_0 = 1``), normals are 0.
     - Opacity: ``logit(clamp(density, 1e-6, 1 - 1e-6))`` (3DGS applies a sigmoid).
-    - Colour: 3DGS evaluates ``SH(d) . f + 0.5``; the model's is ``c_ibr + w tanh(SH(d) . sh)``
-      (clipped). With tanh linearised, the view dependence is kept by ``f_k = w sh_k`` for k >= 1
+    - Color: 3DGS evaluates ``SH(d) . f + 0.5``; the model's is ``c_ibr + w tanh(SH(d) . sh)``
+      (clipped). With tanh linearized, the view dependence is kept by ``f_k = w sh_k`` for k >= 1
       (``f_rest_j``, channel-major: j = channel * 15 + k - 1), and the IBR part, frozen at the
-      view ``center``, goes into the DC term, chosen so that the colour at that view is exactly
-      ``colours``: ``f_dc = (colours - 0.5 - sum_{k>=1} f_k Y_k(d0)) / SH_C0`` with d0 the unit
-      direction centre -> point. Elsewhere the error is that of the linearisation, plus the change
+      view ``center``, goes into the DC term, chosen so that the color at that view is exactly
+      ``colors``: ``f_dc = (colors - 0.5 - sum_{k>=1} f_k Y_k(d0)) / SH_C0`` with d0 the unit
+      direction center -> point. Elsewhere the error is that of the linearization, plus the change
       of the blended cameras a static file cannot follow.
 
     Args:
-        xyz: [N, 3] positions; colours: [N, 3] the model's colour seen from ``center``.
-        sh: [N, 3, 16] SH coefficients of the colour residual; radius, density: [N].
-        center: [3] camera centre of the view the colours were computed for.
+        xyz: [N, 3] positions; colors: [N, 3] the model's color seen from ``center``.
+        sh: [N, 3, 16] SH coefficients of the color residual; radius, density: [N].
+        center: [3] camera center of the view the colors were computed for.
         sh_weight: the model's weight w of tanh(SH).
     """
-    params = gaussian_parameters(xyz, colours, sh, radius, density, center, sh_weight)
+    params = gaussian_parameters(xyz, colors, sh, radius, density, center, sh_weight)
     n = xyz.shape[0]
     xyz_np = _numpy(xyz)
     # [N, 3, 15] -> [N, 45], channel-major as 3DGS lays f_rest out.
@@ -152,11 +130,16 @@ def export_gaussian_ply(
     columns |= {f"f_rest_{j}": f_rest[:, j] for j in range(3 * REST)}
     columns["opacity"] = _numpy(params["opacity"])
     columns |= {f"scale_{i}": _numpy(params["scale"]) for i in range(3)}
-    columns |= {
-        f"rot_{i}": np.full(n, 1.0 if i == 0 else 0.0, np.float32) for i in range(4)
-    }
+    columns |= {f"rot_{i}": np.full(n, 1.0 if i == 0 else 0.0, np.float32) for i in range(4)}
     assert list(columns) == GAUSSIAN_PROPERTIES
-    return _write_ply(path, columns, dict.fromkeys(columns, "<f4"))
+    return write_ply(path, columns)
+
+
+def frame_file_stems(names: list[str]) -> list[str]:
+    """File stems of the frames' PLY files: their names when distinct plain file names, else ``frame_<index>``."""
+    if len(set(names)) == len(names) and all(re.fullmatch(r"[\w-][\w.-]*", n) for n in names):
+        return list(names)
+    return [f"frame_{index:06d}" for index in range(len(names))]
 
 
 def find_camera(manifest: BakeManifest, name: str | None) -> BakedCamera:
@@ -164,20 +147,16 @@ def find_camera(manifest: BakeManifest, name: str | None) -> BakedCamera:
     return manifest.baked_cameras()[0] if name is None else manifest.camera_named(name)
 
 
-def view_colours(
-    manifest: BakeManifest, frame: BakedFrame, camera: BakedCamera
-) -> tuple[Tensor, Tensor]:
-    """The colours [N, 3] of the points seen from ``camera`` (its S nearest baked cameras
-    blended, as the baked renderer does) and the camera's centre [3]."""
+def view_colors(manifest: BakeManifest, frame: BakedFrame, camera: BakedCamera) -> tuple[Tensor, Tensor]:
+    """The colors [N, 3] of the points seen from ``camera`` (its S nearest baked cameras
+    blended, as the baked renderer does) and the camera's center [3]."""
     center = camera_center(
         torch.tensor(camera.R, dtype=torch.float32),
         torch.tensor(camera.T, dtype=torch.float32),
     )
     sources = nearest_baked_cameras(manifest, baked_camera_centers(manifest), center)
-    colours = baked_colours(
-        frame.xyz, frame.sh, frame.ibr, sources, center, manifest.sh_weight
-    )
-    return colours, center
+    colors = baked_colors(frame.xyz, frame.sh, frame.ibr, sources, center, manifest.sh_weight)
+    return colors, center
 
 
 def export_frame(
@@ -189,7 +168,7 @@ def export_frame(
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
     """Writes ``<out_dir>/points/<frame_name>.ply`` and/or ``<out_dir>/gaussians/<frame_name>.ply``
-    with the colours seen from ``view_camera`` (default: the first baked camera). Returns the
+    with the colors seen from ``view_camera`` (default: the first baked camera). Returns the
     paths written."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -197,20 +176,20 @@ def export_frame(
     if not re.fullmatch(r"[\w.-]+", frame_name) or frame_name.startswith("."):
         raise ValueError(f"frame name {frame_name!r} is not a plain file name")
     camera = find_camera(manifest, view_camera)
-    colours, center = view_colours(manifest, frame, camera)
+    colors, center = view_colors(manifest, frame, camera)
     xyz = frame.xyz.float()
     radius, density = frame.radius.float(), frame.density.float()
     written = []
     if "points" in formats:
         path = Path(out_dir) / "points" / f"{frame_name}.ply"
-        written.append(export_point_cloud_ply(path, xyz, colours, radius, density))
+        written.append(export_point_cloud_ply(path, xyz, colors, radius, density))
     if "gaussians" in formats:
         path = Path(out_dir) / "gaussians" / f"{frame_name}.ply"
         written.append(
             export_gaussian_ply(
                 path,
                 xyz,
-                colours,
+                colors,
                 frame.sh,
                 radius,
                 density,

@@ -21,8 +21,15 @@ from .bake_format import BakedFrame, BakeManifest, read_frame, read_manifest
 class FrameStream:
     """A bounded, prefetching cache of the frames of one bake folder."""
 
-    def __init__(self, folder: Path, device: torch.device | str = "cpu", capacity: int = 8, prefetch: int = 2,
-                 verify: str = "checksum", manifest: BakeManifest | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        device: torch.device | str = "cpu",
+        capacity: int = 8,
+        prefetch: int = 2,
+        verify: str = "checksum",
+        manifest: BakeManifest | None = None,
+    ) -> None:
         """
         Args:
             folder: the bake folder.

@@ -62,8 +62,13 @@ def _source_hash(sources: list[str], extra: list[str]) -> str:
     them: two checkouts or environments sharing a module name would rebuild over each other."""
     digest = hashlib.sha256()
     # sys.prefix (the environment), not sys.executable: `python` and `python3` must share a build.
-    for item in (str(CSRC), str(Path(torch.__file__).resolve().parent), sys.prefix,
-                 sysconfig.get_paths()["include"], os.environ.get("CXX", "")):
+    for item in (
+        str(CSRC),
+        str(Path(torch.__file__).resolve().parent),
+        sys.prefix,
+        sysconfig.get_paths()["include"],
+        os.environ.get("CXX", ""),
+    ):
         digest.update(item.encode())
     headers = sorted(p.name for p in CSRC.iterdir() if p.suffix in (".h", ".cuh"))
     for name in headers + sorted(sources):
@@ -127,9 +132,7 @@ def find_cuda_home() -> str | None:
         candidates.append(str(Path(nvcc).resolve().parent.parent))
     candidates.append("/usr/local/cuda")
     for root in candidates:
-        if root and (Path(root) / "bin" / "nvcc").is_file() and (
-            Path(root) / "include" / "cuda_runtime.h"
-        ).is_file():
+        if root and (Path(root) / "bin" / "nvcc").is_file() and (Path(root) / "include" / "cuda_runtime.h").is_file():
             return root
     return None
 
@@ -183,11 +186,8 @@ def load_cuda_extension(verbose: bool = False) -> ModuleType:
             raise RuntimeError("this torch build has no CUDA support (torch.version.cuda is None)")
         cuda_home = find_cuda_home()
         if cuda_home is None:
-            raise RuntimeError(
-                "no CUDA toolkit found (nvcc): set CUDA_HOME or put nvcc on PATH"
-            )
-        logger.info("Compiling the CUDA rasterizer extension %s for %s (first use only)", name,
-                    arch_list)
+            raise RuntimeError("no CUDA toolkit found (nvcc): set CUDA_HOME or put nvcc on PATH")
+        logger.info("Compiling the CUDA rasterizer extension %s for %s (first use only)", name, arch_list)
         with _cuda_build_environment(cuda_home, arch_list):
             return cpp_extension.load(
                 name=name,
@@ -199,8 +199,7 @@ def load_cuda_extension(verbose: bool = False) -> ModuleType:
                 verbose=verbose,
             )
 
-    name = "fourk4d_peel_cuda_" + _source_hash(CUDA_SOURCES,
-                                                CUDA_CFLAGS + CUDA_NVCC_FLAGS + [arch_list])
+    name = "fourk4d_peel_cuda_" + _source_hash(CUDA_SOURCES, CUDA_CFLAGS + CUDA_NVCC_FLAGS + [arch_list])
     return _load("cuda", name, build)
 
 

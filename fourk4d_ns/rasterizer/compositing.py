@@ -2,13 +2,13 @@
 
 The index pass only says which points cover a pixel. Here each slot's opacity is recomputed in
 torch from those indices, so gradients reach positions (through the projection and the disc
-radius), radii, densities and colours:
+radius), radii, densities and colors:
 
     alpha_k = clip(sigma * (1 - d^2 / rho^2), 0, 1)     (0 for empty slots)
     T_k = prod_{j<k} (1 - alpha_j),  w_k = T_k * alpha_k
     rgb = sum_k w_k c_k,  accumulation = sum_k w_k,  depth = sum_k w_k z_k
 
-with d the distance from the pixel centre to the projected point and rho = fy * r / z. (The
+with d the distance from the pixel center to the projected point and rho = fy * r / z. (The
 original implementation accumulates sigma instead of the weights; here accumulation is the
 opacity sum_k w_k, consistent with the background mix.)
 
@@ -34,11 +34,11 @@ class Composited(NamedTuple):
     """Compositing outputs ([H, W, ...], or [B, H, W, ...] for batched cameras)."""
 
     rgb: Tensor
-    """[..., H, W, C] composited colours (background mixed in with 1 - accumulation)."""
+    """[..., H, W, C] composited colors (background mixed in with 1 - accumulation)."""
     accumulation: Tensor
     """[..., H, W, 1] sum of the blending weights (opacity)."""
     depth: Tensor
-    """[..., H, W, 1] weight-averaged camera z (not normalised by accumulation)."""
+    """[..., H, W, 1] weight-averaged camera z (not normalized by accumulation)."""
 
 
 class _BlendSlots(torch.autograd.Function):
@@ -73,16 +73,13 @@ class _BlendSlots(torch.autograd.Function):
         torch.sum(weights * zs, dim=-1, out=out[:, -1])
         ctx.layers = layers
         ctx.sizes = (u.shape[0], feats.shape)
-        ctx.save_for_backward(slot, dx, dy, ir, sg, q, in_range, alpha, transmittance, weights,
-                              zs, feats)
+        ctx.save_for_backward(slot, dx, dy, ir, sg, q, in_range, alpha, transmittance, weights, zs, feats)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        slot, dx, dy, ir, sg, q, in_range, alpha, transmittance, weights, zs, feats = (
-            ctx.saved_tensors
-        )
+        slot, dx, dy, ir, sg, q, in_range, alpha, transmittance, weights, zs, feats = ctx.saved_tensors
         layers = ctx.layers
         m, feats_shape = ctx.sizes
         channels = feats_shape[0]
@@ -190,9 +187,9 @@ def composite(
         xyz: [N, 3] world positions.
         radius: [N] or [N, 1] world radii.
         density: [N], [N, 1] or [B, N] opacity scale sigma.
-        colors: [N, C] or [B, N, C] per-point features (any C), e.g. view-dependent colours.
+        colors: [N, C] or [B, N, C] per-point features (any C), e.g. view-dependent colors.
         K, R, T: camera(s) as in ``peel_points`` ([3,3], [3,3], [3] or with a leading B).
-        background: optional colour broadcastable to [..., H, W, C]; added as
+        background: optional color broadcastable to [..., H, W, C]; added as
             ``(1 - accumulation) * background``. None means black (nothing added).
         near: the index pass's near plane; points closer than near / 2 (never listed) get
             placeholder projections so that their unused values cannot produce NaN gradients.
@@ -202,9 +199,7 @@ def composite(
         Composited(rgb [..., H, W, C], accumulation [..., H, W, 1], depth [..., H, W, 1]), in the
         dtype of ``xyz`` (float32 or float64).
     """
-    batch = validate_inputs(xyz, radius, K, R, T, density, colors) if validate else (
-        camera_batch_size(K, R, T)
-    )
+    batch = validate_inputs(xyz, radius, K, R, T, density, colors) if validate else (camera_batch_size(K, R, T))
     single = batch is None
     if single:
         K, R, T = K[None], R[None], T[None]
@@ -257,8 +252,9 @@ def composite(
     ).contiguous()  # [C, B * N + 1]
     px = (pixels % width).to(dtype)[:, None] + 0.5
     py = ((pixels // width) % height).to(dtype)[:, None] + 0.5
-    values = _BlendSlots.apply(slot, px, py, layers, column(u), column(v), column(inv_rho2),
-                               column(sigma), column(zc), feat_columns)
+    values = _BlendSlots.apply(
+        slot, px, py, layers, column(u), column(v), column(inv_rho2), column(sigma), column(zc), feat_columns
+    )
     image = torch.zeros(batch * height * width, channels + 2, dtype=dtype, device=device)
     image = image.index_copy(0, pixels, values)
     image = image.view(batch, height, width, channels + 2)

@@ -45,16 +45,14 @@ def _run_compiled(module, xyz, radius, K, R, T, height, width, layers, near):
     if K.dim() == 2:
         idx, depth = module.peel_points(*args, height, width, layers, near)
         return idx, depth
-    outs = [module.peel_points(*args[:2], k, r, t, height, width, layers, near)
-            for k, r, t in zip(*args[2:])]
+    outs = [module.peel_points(*args[:2], k, r, t, height, width, layers, near) for k, r, t in zip(*args[2:])]
     return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
 def _run_reference(xyz, radius, K, R, T, height, width, layers, near):
     if K.dim() == 2:
         return peel_points_reference(xyz, radius, K, R, T, height, width, layers, near)
-    outs = [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near)
-            for k, r, t in zip(K, R, T)]
+    outs = [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near) for k, r, t in zip(K, R, T)]
     return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
@@ -83,7 +81,7 @@ def peel_points(
     near: float = DEFAULT_NEAR,
     validate: bool = True,
 ) -> PeelResult:
-    """Indices of the ``layers`` nearest points whose disc covers each pixel centre.
+    """Indices of the ``layers`` nearest points whose disc covers each pixel center.
 
     Args:
         xyz: [N, 3] world positions.
@@ -128,8 +126,11 @@ def peel_points(
             if backend == "cuda":
                 raise
             if not _warned_cuda_fallback:
-                warnings.warn(f"{exc}\nRunning the index pass on the CPU backend instead "
-                              "(copies to host and back).", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{exc}\nRunning the index pass on the CPU backend instead (copies to host and back).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 _warned_cuda_fallback = True
             cpu = [t.cpu() for t in (xyz, radius, K, R, T)]
             idx, depth = _run_compiled(_cpu_module(auto=True), *cpu, *args)

@@ -6,7 +6,7 @@ is spelled out elementwise in the same order as ``project_disc`` in the header: 
 differentiable compositing, in any floating dtype.
 
 Conventions: OpenCV camera, ``x_cam = R @ x_world + T`` (y down, z forward); pixel coordinates
-``u = fx * x / z + cx``, ``v = fy * y / z + cy``, with the centre of pixel (x, y) at
+``u = fx * x / z + cx``, ``v = fy * y / z + cy``, with the center of pixel (x, y) at
 (x + 0.5, y + 0.5); a disc of world radius ``r`` at depth ``z`` has pixel radius
 ``rho = fy * r / z``.
 """
@@ -47,10 +47,8 @@ def camera_coords(xyz: Tensor, R: Tensor, T: Tensor) -> tuple[Tensor, Tensor, Te
     return row(0), row(1), row(2)
 
 
-def camera_to_pixels(
-    xc: Tensor, yc: Tensor, zc: Tensor, radius: Tensor, K: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Pixel centre (u, v) and pixel radius rho of discs given in camera space.
+def camera_to_pixels(xc: Tensor, yc: Tensor, zc: Tensor, radius: Tensor, K: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Pixel center (u, v) and pixel radius rho of discs given in camera space.
 
     ``K`` is [3, 3] or [B, 3, 3]; ``radius`` is [N] (or broadcastable to ``zc``).
     """
@@ -71,6 +69,6 @@ def project_discs(
     return u, v, zc, rho
 
 
-def pixel_centres(size: int, device=None, dtype=torch.float32) -> Tensor:
-    """Continuous coordinates of the pixel centres 0.5, 1.5, ..., size - 0.5."""
+def pixel_centers(size: int, device=None, dtype=torch.float32) -> Tensor:
+    """Continuous coordinates of the pixel centers 0.5, 1.5, ..., size - 0.5."""
     return torch.arange(size, device=device, dtype=dtype) + 0.5

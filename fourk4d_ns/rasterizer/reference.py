@@ -13,7 +13,7 @@ from .projection import (
     EMPTY_INDEX,
     camera_coords,
     camera_to_pixels,
-    pixel_centres,
+    pixel_centers,
 )
 
 Tensor = torch.Tensor
@@ -33,7 +33,7 @@ def peel_points_reference(
 ) -> tuple[Tensor, Tensor]:
     """Index pass for one camera (K [3,3], R [3,3], T [3]); returns (idx, depth), [H, W, L].
 
-    For each pixel centre, the ``layers`` nearest points (by camera depth, ties by index) whose
+    For each pixel center, the ``layers`` nearest points (by camera depth, ties by index) whose
     disc covers it: squared pixel distance strictly below rho^2. Points with z < near or a
     non-positive pixel radius are skipped. Empty slots hold -1 (index) and -1.0 (depth).
     """
@@ -46,7 +46,7 @@ def peel_points_reference(
     u, v, rho = camera_to_pixels(xc, yc, zc, radius, K)
     drawable = (zc >= torch.tensor(near, **f32)) & (rho > 0)
     rho2 = rho * rho
-    px = pixel_centres(width, xyz.device)
+    px = pixel_centers(width, xyz.device)
 
     idx = torch.full((height, width, layers), EMPTY_INDEX, dtype=torch.int32, device=xyz.device)
     depth = torch.full((height, width, layers), EMPTY_DEPTH, **f32)
@@ -58,7 +58,7 @@ def peel_points_reference(
     dx2 = dx * dx
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
-        py = pixel_centres(height, xyz.device)[y0:y1]
+        py = pixel_centers(height, xyz.device)[y0:y1]
         dy = py[:, None] - v[None, :]  # [h, N]
         d2 = dx2[None, :, :] + (dy * dy)[:, None, :]  # [h, W, N], dx*dx + dy*dy
         covers = (d2 < rho2) & drawable

@@ -69,8 +69,7 @@ def validate_inputs(
         _require_tensor("density", density)
         ok = density.shape in ((n,), (n, 1)) or (batch is not None and density.shape == (batch, n))
         if not ok:
-            raise ValueError(f"density must be [N], [N, 1] or [B, N] with N={n}, got "
-                             f"{tuple(density.shape)}")
+            raise ValueError(f"density must be [N], [N, 1] or [B, N] with N={n}, got {tuple(density.shape)}")
         named.append(("density", density))
     if colors is not None:
         _require_tensor("colors", colors)
@@ -78,8 +77,7 @@ def validate_inputs(
             batch is not None and colors.dim() == 3 and colors.shape[:2] == (batch, n)
         )
         if not ok:
-            raise ValueError(f"colors must be [N, C] or [B, N, C] with N={n}, got "
-                             f"{tuple(colors.shape)}")
+            raise ValueError(f"colors must be [N, C] or [B, N, C] with N={n}, got {tuple(colors.shape)}")
         named.append(("colors", colors))
     for name, value in named:
         _require_finite(name, value)

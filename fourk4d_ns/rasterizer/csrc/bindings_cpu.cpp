@@ -4,6 +4,6 @@
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("peel_points", &peel_points_cpu, "K-layer depth peeling of point discs (CPU)");
   m.def("render_baked", &render_baked_cpu,
-        "Fused colour, rasterization and compositing of baked points (CPU)");
+        "Fused color, rasterization and compositing of baked points (CPU)");
   m.def("omp_threads", &omp_threads, "OpenMP threads used by the CPU backend");
 }

@@ -4,5 +4,5 @@
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("peel_points", &peel_points_cuda, "K-layer depth peeling of point discs (CUDA)");
   m.def("render_baked", &render_baked_cuda,
-        "Fused colour, rasterization and compositing of baked points (CUDA)");
+        "Fused color, rasterization and compositing of baked points (CUDA)");
 }

@@ -1,9 +1,9 @@
-// Per-point colour and per-pixel blending of the fused renderer of baked sequences, shared by the
+// Per-point color and per-pixel blending of the fused renderer of baked sequences, shared by the
 // CPU (render_cpu.cpp) and CUDA (render_cuda.cu) backends. Coverage, projection and depth order
 // come from peel_common.h, so the fused pass lists exactly the points the index pass lists.
 //
 // Per point (METHOD.md section 5): softmax of the baked blend logits of the S chosen cameras,
-// the blended baked colour, plus weight * tanh(SH(d)) with d the unit direction from the camera to
+// the blended baked color, plus weight * tanh(SH(d)) with d the unit direction from the camera to
 // the point, clipped to [0, 1]. Per pixel: front-to-back alpha compositing of the (at most L)
 // covering discs in depth order, alpha = clip(sigma * (1 - d^2 / rho^2), 0, 1), as in
 // compositing.py. The arithmetic is float32; the stored values may be half precision.
@@ -43,12 +43,12 @@ PEEL_HD void sh_basis_deg3(float x, float y, float z, float* b) {
 
 PEEL_HD float clamp01(float a) { return fmin_(fmax_(a, 0.0f), 1.0f); }
 
-// Colour of baked point i seen from `center`.
+// Color of baked point i seen from `center`.
 //   ibr: [C, N, 4] per camera and point: rgb and blend logit;
 //   sh:  [N, 3, 16] SH coefficients;
 //   sources: the S (<= kMaxSources) camera indices blended for this view.
 template <typename scalar_t>
-PEEL_HD void baked_point_colour(int64_t i, int64_t n, const scalar_t* ibr, const scalar_t* sh,
+PEEL_HD void baked_point_color(int64_t i, int64_t n, const scalar_t* ibr, const scalar_t* sh,
                                 const int32_t* sources, int num_sources, float px, float py,
                                 float pz, const float* center, float sh_weight, float* rgb) {
   float logits[kMaxSources];

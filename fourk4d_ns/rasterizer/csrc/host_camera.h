@@ -23,8 +23,8 @@ inline PinholeCamera make_camera(const at::Tensor& K, const at::Tensor& R, const
   return cam;
 }
 
-// Camera centre C = -R^T T.
-inline void camera_centre(const PinholeCamera& cam, float* c) {
+// Camera center C = -R^T T.
+inline void camera_center(const PinholeCamera& cam, float* c) {
   for (int j = 0; j < 3; ++j)
     c[j] = -(cam.r[0 + j] * cam.t[0] + cam.r[3 + j] * cam.t[1] + cam.r[6 + j] * cam.t[2]);
 }

@@ -32,7 +32,7 @@ struct PinholeCamera {
   float t[3];
 };
 
-// A point projected to the image: a disc of pixel radius `rho` centred at (u, v).
+// A point projected to the image: a disc of pixel radius `rho` centered at (u, v).
 struct ProjectedDisc {
   float u, v;
   float depth;  // camera z
@@ -74,27 +74,27 @@ PEEL_HD bool project_disc(const PinholeCamera& cam, float x, float y, float z, f
   return out.rho > 0.0f;
 }
 
-// Continuous coordinate of the centre of pixel column/row i.
-PEEL_HD float pixel_centre(int i) { return static_cast<float>(i) + 0.5f; }
+// Continuous coordinate of the center of pixel column/row i.
+PEEL_HD float pixel_center(int i) { return static_cast<float>(i) + 0.5f; }
 
-// Squared pixel distance from a pixel centre (px, py) to the disc centre.
+// Squared pixel distance from a pixel center (px, py) to the disc center.
 PEEL_HD float disc_dist2(const ProjectedDisc& d, float px, float py) {
   const float dx = px - d.u;
   const float dy = py - d.v;
   return dx * dx + dy * dy;
 }
 
-// A disc covers a pixel centre when the squared distance is strictly below rho^2.
+// A disc covers a pixel center when the squared distance is strictly below rho^2.
 PEEL_HD bool disc_covers(float dist2, float rho) { return dist2 < rho * rho; }
 
-// Opacity of a disc at a pixel centre: clip(sigma * (1 - d^2 / rho^2), 0, 1). Not used by the index
+// Opacity of a disc at a pixel center: clip(sigma * (1 - d^2 / rho^2), 0, 1). Not used by the index
 // pass; kept next to the coverage test for kernels that blend while rasterizing.
 PEEL_HD float disc_alpha(float dist2, float rho, float sigma) {
   const float a = sigma * (1.0f - dist2 / (rho * rho));
   return fmin_(fmax_(a, 0.0f), 1.0f);
 }
 
-// Pixels whose centre the disc may cover: a superset of the pixels passing disc_covers. The margin
+// Pixels whose center the disc may cover: a superset of the pixels passing disc_covers. The margin
 // (a small absolute term plus a relative one) absorbs the rounding of the float coverage test, so
 // binning never drops a pixel the exact test would accept. Values are clamped to the image in float
 // before conversion, so far-away or huge discs cannot overflow an int.

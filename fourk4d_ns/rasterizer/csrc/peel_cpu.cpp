@@ -56,7 +56,7 @@ std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor&
   std::vector<TileEntry>& entries = entry_buffer();
   fourk4d::bin_discs(n, grid, disc_of, entry_of, tile_start, entries);
 
-  // Outputs are allocated uninitialised and written once, tile by tile, by the owning threads.
+  // Outputs are allocated uninitialized and written once, tile by tile, by the owning threads.
   auto idx = at::empty({height, width, layers}, xyz.options().dtype(at::kInt));
   auto depth = at::empty({height, width, layers}, xyz.options());
   int32_t* idx_out = idx.data_ptr<int32_t>();

@@ -50,7 +50,7 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
   const int2 range = ranges[blockIdx.y * tiles_x + blockIdx.x];
   const int64_t base = inside ? (static_cast<int64_t>(y) * width + x) * layers : 0;
   fourk4d::LayerSlots slots{idx_out + base, depth_out + base, 0, layers};
-  const float px = fourk4d::pixel_centre(x), py = fourk4d::pixel_centre(y);
+  const float px = fourk4d::pixel_center(x), py = fourk4d::pixel_center(y);
   bool done = !inside;
   for (int start = range.x; start < range.y; start += kBlock) {
     // Also the barrier that protects the shared batch from being overwritten while in use.

@@ -1,4 +1,4 @@
-// CPU backend of the fused renderer of baked sequences: per-point colour (blend_common.h), then the
+// CPU backend of the fused renderer of baked sequences: per-point color (blend_common.h), then the
 // tile binning of the index pass (tile_bins_cpu.h) with each pixel compositing its first L covering
 // discs front to back as they arrive near to far. No index buffer is written.
 #include "baked_checks.h"
@@ -9,7 +9,7 @@ namespace {
 
 using fourk4d::ProjectedDisc;
 
-// One (tile, point) pair: sort key, disc, opacity scale and colour.
+// One (tile, point) pair: sort key, disc, opacity scale and color.
 struct BlendEntry {
   uint64_t key;
   float u, v, rho;
@@ -39,7 +39,7 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   const int num_sources = static_cast<int>(sources.numel());
   const fourk4d::TileGrid grid(static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)));
   float center[3];
-  fourk4d::camera_centre(cam, center);
+  fourk4d::camera_center(cam, center);
 
   auto disc_of = [&](int64_t i, ProjectedDisc& d) {
     return fourk4d::project_disc(cam, static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
@@ -48,7 +48,7 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   };
   auto entry_of = [&](int64_t i, const ProjectedDisc& d) {
     float c[3];
-    fourk4d::baked_point_colour(i, n, baked, coeffs, src, num_sources,
+    fourk4d::baked_point_color(i, n, baked, coeffs, src, num_sources,
                                 static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
                                 static_cast<float>(p[3 * i + 2]), center, sh_weight, c);
     return BlendEntry{fourk4d::depth_index_key(d.depth, static_cast<int32_t>(i)),

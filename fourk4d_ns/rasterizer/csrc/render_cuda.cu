@@ -1,9 +1,9 @@
 // CUDA backend of the fused renderer of baked sequences (see render_cpu.cpp for the CPU twin).
 //
-// 1. One thread per point projects it, computes its colour from the baked data of the chosen
+// 1. One thread per point projects it, computes its color from the baked data of the chosen
 //    cameras (blend_common.h) and records the tiles it touches.
 // 2. The (tile, point) pairs are sorted near to far per tile (tile_bins_cuda.cuh).
-// 3. One 16x16 thread block per tile stages the tile's sorted discs and colours through shared
+// 3. One 16x16 thread block per tile stages the tile's sorted discs and colors through shared
 //    memory; each thread (pixel) composites its first L covering discs front to back and writes
 //    the finished pixel. No index buffer is written.
 #include <torch/extension.h>
@@ -38,7 +38,7 @@ __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
                                const scalar_t* __restrict__ sh, const scalar_t* __restrict__ ibr,
                                PinholeCamera cam, BlendView view, float near, int width,
                                int height, float4* __restrict__ discs,
-                               float4* __restrict__ colours, int4* __restrict__ tile_rects,
+                               float4* __restrict__ colors, int4* __restrict__ tile_rects,
                                int64_t* __restrict__ touched) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -48,26 +48,26 @@ __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
                                            width, height, i, discs, tile_rects, touched);
   float rgb[3] = {0.0f, 0.0f, 0.0f};
   if (count > 0)
-    fourk4d::baked_point_colour(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
+    fourk4d::baked_point_color(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
                                 view.sources, view.num_sources, x, y, z, view.center,
                                 view.sh_weight, rgb);
-  colours[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
+  colors[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
 }
 
 __global__ void blend_kernel(int width, int height, int layers, int tiles_x, float3 background,
                              const int2* __restrict__ ranges,
                              const int32_t* __restrict__ point_ids,
-                             const float4* __restrict__ discs, const float4* __restrict__ colours,
+                             const float4* __restrict__ discs, const float4* __restrict__ colors,
                              float* __restrict__ rgb_out, float* __restrict__ acc_out,
                              float* __restrict__ depth_out) {
   __shared__ float4 s_disc[kBlock];
-  __shared__ float4 s_colour[kBlock];
+  __shared__ float4 s_color[kBlock];
   const int rank = threadIdx.y * kTileSize + threadIdx.x;
   const int x = blockIdx.x * kTileSize + threadIdx.x;
   const int y = blockIdx.y * kTileSize + threadIdx.y;
   const bool inside = x < width && y < height;
   const int2 range = ranges[blockIdx.y * tiles_x + blockIdx.x];
-  const float px = fourk4d::pixel_centre(x), py = fourk4d::pixel_centre(y);
+  const float px = fourk4d::pixel_center(x), py = fourk4d::pixel_center(y);
   fourk4d::PixelBlend pixel = fourk4d::empty_blend();
   int count = 0;
   bool done = !inside;
@@ -78,7 +78,7 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
     if (j < range.y) {
       const int32_t id = point_ids[j];
       s_disc[rank] = discs[id];
-      s_colour[rank] = colours[id];
+      s_color[rank] = colors[id];
     }
     __syncthreads();
     const int batch = min(kBlock, range.y - start);
@@ -87,7 +87,7 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
       const ProjectedDisc d{p.x, p.y, p.z, p.w};
       const float dist2 = fourk4d::disc_dist2(d, px, py);
       if (fourk4d::disc_covers(dist2, d.rho)) {
-        const float4 c = s_colour[k];
+        const float4 c = s_color[k];
         fourk4d::blend_disc(pixel, dist2, d.rho, c.w, c.x, c.y, c.z, d.depth);
         done = ++count >= layers;
       }
@@ -117,7 +117,7 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
 
   const PinholeCamera cam = fourk4d::make_camera(K, R, T);
   BlendView view;
-  fourk4d::camera_centre(cam, view.center);
+  fourk4d::camera_center(cam, view.center);
   view.sh_weight = static_cast<float>(sh_weight);
   view.num_sources = static_cast<int>(sources.numel());
   for (int s = 0; s < view.num_sources; ++s) view.sources[s] = sources.data_ptr<int32_t>()[s];
@@ -133,7 +133,7 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
   auto depth = at::empty({height, width, 1}, f32);
 
   auto discs = at::empty({n, 4}, f32);
-  auto colours = at::empty({n, 4}, f32);
+  auto colors = at::empty({n, 4}, f32);
   auto tile_rects = at::empty({n, 4}, f32.dtype(at::kInt));
   auto touched = at::empty({n}, f32.dtype(at::kLong));
   if (n > 0) {
@@ -144,7 +144,7 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
           static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
           density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(), cam,
           view, static_cast<float>(near), W, H, reinterpret_cast<float4*>(discs.data_ptr<float>()),
-          reinterpret_cast<float4*>(colours.data_ptr<float>()),
+          reinterpret_cast<float4*>(colors.data_ptr<float>()),
           reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -157,7 +157,7 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
       W, H, L, tiles_x, make_float3(bg[0], bg[1], bg[2]),
       reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()), ids.data_ptr<int32_t>(),
       reinterpret_cast<const float4*>(discs.data_ptr<float>()),
-      reinterpret_cast<const float4*>(colours.data_ptr<float>()), rgb.data_ptr<float>(),
+      reinterpret_cast<const float4*>(colors.data_ptr<float>()), rgb.data_ptr<float>(),
       acc.data_ptr<float>(), depth.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {rgb, acc, depth};

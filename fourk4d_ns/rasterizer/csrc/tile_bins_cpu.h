@@ -124,11 +124,11 @@ void walk_tiles(const TileGrid& grid, int layers, const std::vector<int64_t>& ti
       const int x0 = std::max(r.x0, window.x0), x1 = std::min(r.x1, window.x1);
       const int y0 = std::max(r.y0, window.y0), y1 = std::min(r.y1, window.y1);
       for (int y = y0; y <= y1; ++y) {
-        const float py = pixel_centre(y);
+        const float py = pixel_center(y);
         for (int x = x0; x <= x1; ++x) {
           int& c = count[window.local(x, y)];
           if (c >= layers) continue;
-          const float dist2 = disc_dist2(d, pixel_centre(x), py);
+          const float dist2 = disc_dist2(d, pixel_center(x), py);
           if (!disc_covers(dist2, d.rho)) continue;
           visit(window, x, y, c, *e, d, dist2);
           if (++c == layers) ++n_full;

@@ -1,10 +1,10 @@
 """Visual-hull carving of one frame from foreground masks (METHOD.md section 1). Pure torch/NumPy.
 
 Hierarchical: a coarse grid over a search box is carved first, then every surviving coarse voxel
-and its neighbours are subdivided and carved again at the fine voxel size. A voxel centre is kept
+and its neighbours are subdivided and carved again at the fine voxel size. A voxel center is kept
 when, among the cameras whose image contains it, at least ``vhull_thresh`` of them see it inside the
 mask and at least ``count_thresh`` cameras see it at all. "Inside" allows a voxel's projected
-half-diagonal plus pixel quantisation of distance to the mask (always for the coarse pass, so thin
+half-diagonal plus pixel quantization of distance to the mask (always for the coarse pass, so thin
 parts survive it; for the fine pass unless ``conservative`` is off), so the hull contains the
 subject. Statistical outliers are then removed and the surface is resampled (marching cubes of the
 occupancy at iso 0.5, then area-weighted samples on that surface) from the voxels that also pass the
@@ -13,17 +13,18 @@ vote against the exact masks, which lie on the subject rather than around it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fourk4d_ns.core.camera import project_points
+
 NEAR_PLANE = 1e-3
-QUANTISATION_PIXELS = 1.5
-"""A surface point inside the silhouette may lie up to ~0.71 px from the nearest foreground pixel
-centre, and the vote reads the distance at the centre of the pixel a voxel falls in (another ~0.71 px)."""
 """Voxels closer to a camera than this (in scene units along its optical axis) count as unseen."""
+QUANTIZATION_PIXELS = 1.5
+"""A surface point inside the silhouette may lie up to ~0.71 px from the nearest foreground pixel
+center, and the vote reads the distance at the center of the pixel a voxel falls in (another ~0.71 px)."""
 
 
 @dataclass
@@ -39,18 +40,18 @@ class CarveSettings:
     fine_resolution: int = 256
     """Fine voxels along the longest side of the coarse hull (about 7 mm for a 1.8 m subject)."""
     conservative: bool = True
-    """Accept voxel centres up to 1.5 px plus a voxel's projected half-diagonal outside the masks, so
-    that the hull contains the subject despite pixel quantisation (False: exact masks, as published)."""
+    """Accept voxel centers up to 1.5 px plus a voxel's projected half-diagonal outside the masks, so
+    that the hull contains the subject despite pixel quantization (False: exact masks, as published)."""
     surface_from_exact_vote: bool = True
     """Resample the surface from the voxels that pass the vote against the exact masks (published),
-    not from the tolerant hull, which lies ~1.5 px outside the subject and blurs IBR colours."""
+    not from the tolerant hull, which lies ~1.5 px outside the subject and blurs IBR colors."""
     outlier_neighbors: int = 20
     """Neighbours used by the statistical outlier removal (0 disables it)."""
     outlier_std_ratio: float = 2.0
     """Points whose mean neighbour distance exceeds mean + ratio * std are removed."""
     max_surface_points: int = 262144
     """Upper bound on surface points per frame (the published 4K4D count)."""
-    surface_points: Optional[int] = None
+    surface_points: int | None = None
     """Surface points per frame; None: one per fine-voxel-sized patch of hull surface, capped above."""
 
 
@@ -70,22 +71,18 @@ class CameraSet:
 
 def project(points: torch.Tensor, cameras: CameraSet, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pixel coordinates (u, v) and depth z of points [M,3] in camera ``index``, with distortion."""
-    cam = points @ cameras.R[index].T + cameras.T[index]
-    z = cam[:, 2]
-    safe_z = torch.where(z.abs() > 1e-12, z, torch.full_like(z, 1e-12))
-    x, y = cam[:, 0] / safe_z, cam[:, 1] / safe_z
-    if bool(cameras.dist[index].any()):
-        k1, k2, p1, p2, k3 = cameras.dist[index].unbind()
-        r2 = x * x + y * y
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        x, y = (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
-    xd, yd = x, y
-    K = cameras.K[index]
-    return K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2], z
+    uv, z = project_points(points, cameras.K[index], cameras.R[index], cameras.T[index], cameras.dist[index])
+    return uv[:, 0], uv[:, 1], z
 
 
-def _vote(points: torch.Tensor, distances: list[Optional[torch.Tensor]], tolerances: list[float], cameras: CameraSet,
-          settings: CarveSettings, chunk: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+def _vote(
+    points: torch.Tensor,
+    distances: list[torch.Tensor | None],
+    tolerances: list[float],
+    cameras: CameraSet,
+    settings: CarveSettings,
+    chunk: int = 1 << 20,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Booleans [M]: which points pass the mask vote with the tolerances, and which pass it against the
     exact masks. A point counts as inside camera i's mask when the pixel it falls in lies within
     ``tolerances[i]`` pixels of the mask (``distances[i]`` holds each pixel's distance to the mask).
@@ -121,7 +118,7 @@ def _vote(points: torch.Tensor, distances: list[Optional[torch.Tensor]], toleran
 
 
 def mask_distance(mask: torch.Tensor) -> torch.Tensor:
-    """Per pixel, the distance in pixels from its centre to the nearest mask pixel's centre (0 inside)."""
+    """Per pixel, the distance in pixels from its center to the nearest mask pixel's center (0 inside)."""
     import cv2  # OpenCV's exact Euclidean distance transform is far faster than a torch equivalent
 
     background = (~mask).cpu().numpy().astype(np.uint8)
@@ -129,10 +126,11 @@ def mask_distance(mask: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(distance).to(mask.device)
 
 
-def vote_tolerances(distances: list[Optional[torch.Tensor]], cameras: CameraSet, points: torch.Tensor, voxel: float,
-                    conservative: bool) -> list[float]:
-    """Per camera, how far (pixels) outside its mask a voxel centre may fall and still count as inside:
-    pixel quantisation plus the projected half-diagonal of a voxel at the nearest of ``points``."""
+def vote_tolerances(
+    distances: list[torch.Tensor | None], cameras: CameraSet, points: torch.Tensor, voxel: float, conservative: bool
+) -> list[float]:
+    """Per camera, how far (pixels) outside its mask a voxel center may fall and still count as inside:
+    pixel quantization plus the projected half-diagonal of a voxel at the nearest of ``points``."""
     tolerances = []
     for i, distance in enumerate(distances):
         if distance is None or not conservative:
@@ -140,19 +138,20 @@ def vote_tolerances(distances: list[Optional[torch.Tensor]], cameras: CameraSet,
             continue
         _, _, z = project(points, cameras, i)
         nearest = float(z[z > NEAR_PLANE].min()) if bool((z > NEAR_PLANE).any()) else NEAR_PLANE
-        tolerances.append(QUANTISATION_PIXELS + float(cameras.K[i, 1, 1]) * voxel * 0.87 / nearest)
+        tolerances.append(QUANTIZATION_PIXELS + float(cameras.K[i, 1, 1]) * voxel * 0.87 / nearest)
     return tolerances
 
 
 def grid_centers(lower: torch.Tensor, voxel: float, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Centres [X*Y*Z,3] of a voxel grid whose first voxel's corner is ``lower``."""
+    """Centers [X*Y*Z,3] of a voxel grid whose first voxel's corner is ``lower``."""
     axes = [lower[d] + voxel * (torch.arange(shape[d], dtype=lower.dtype, device=lower.device) + 0.5) for d in range(3)]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
-def carve_coarse(distances: list[Optional[torch.Tensor]], cameras: CameraSet, search_bounds: torch.Tensor,
-                 settings: CarveSettings) -> tuple[torch.Tensor, float]:
-    """Coarse pass over the search box [2,3]: centres [M,3] of the kept voxels and the voxel size."""
+def carve_coarse(
+    distances: list[torch.Tensor | None], cameras: CameraSet, search_bounds: torch.Tensor, settings: CarveSettings
+) -> tuple[torch.Tensor, float]:
+    """Coarse pass over the search box [2,3]: centers [M,3] of the kept voxels and the voxel size."""
     extent = search_bounds[1] - search_bounds[0]
     voxel = float(extent.max()) / settings.coarse_resolution
     shape = tuple(max(1, int(np.ceil(float(e) / voxel))) for e in extent)
@@ -163,9 +162,15 @@ def carve_coarse(distances: list[Optional[torch.Tensor]], cameras: CameraSet, se
     return centers[_vote(centers, distances, tolerances, cameras, settings)[0]], voxel
 
 
-def carve_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float, distances: list[Optional[torch.Tensor]],
-               cameras: CameraSet, settings: CarveSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fine pass over the fine grid covering the coarse voxels and their neighbours: the kept centres
+def carve_fine(
+    coarse_centers: torch.Tensor,
+    coarse_voxel: float,
+    fine_voxel: float,
+    distances: list[torch.Tensor | None],
+    cameras: CameraSet,
+    settings: CarveSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fine pass over the fine grid covering the coarse voxels and their neighbours: the kept centers
     [M,3], and which of them also pass the vote against the exact masks [M]."""
     if coarse_centers.shape[0] == 0:
         return coarse_centers, torch.zeros(0, dtype=torch.bool)
@@ -210,7 +215,7 @@ def sample_hull_surface(points: np.ndarray, voxel: float, settings: CarveSetting
     occupancy = np.zeros(cells.max(axis=0) + 3, dtype=np.float32)
     occupancy[cells[:, 0], cells[:, 1], cells[:, 2]] = 1.0
     vertices, faces, _, _ = marching_cubes(occupancy, level=0.5, spacing=(voxel, voxel, voxel))
-    vertices = vertices + lower + 0.5 * voxel  # grid index i sits at the voxel centre lower + (i + 0.5) voxel
+    vertices = vertices + lower + 0.5 * voxel  # grid index i sits at the voxel center lower + (i + 0.5) voxel
     triangles = vertices[faces]
     areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
     count = settings.surface_points
@@ -232,21 +237,30 @@ class FrameHull:
     """What carving one frame produced."""
 
     hull: np.ndarray
-    """Kept fine voxel centres after outlier removal [M,3]."""
+    """Kept fine voxel centers after outlier removal [M,3]."""
     surface: np.ndarray
     """Surface samples [N,3]."""
     cameras_used: int
     """Cameras whose mask took part in the vote."""
 
 
-def carve_frame_fine(coarse_centers: torch.Tensor, coarse_voxel: float, fine_voxel: float,
-                     distances: list[Optional[torch.Tensor]], cameras: CameraSet, settings: CarveSettings, seed: int) -> FrameHull:
+def carve_frame_fine(
+    coarse_centers: torch.Tensor,
+    coarse_voxel: float,
+    fine_voxel: float,
+    distances: list[torch.Tensor | None],
+    cameras: CameraSet,
+    settings: CarveSettings,
+    seed: int,
+) -> FrameHull:
     """Fine carving, outlier removal and surface resampling of one frame's coarse hull."""
-    fine, exact = (t.cpu().numpy() for t in carve_fine(coarse_centers, coarse_voxel, fine_voxel, distances, cameras, settings))
+    fine, exact = (
+        t.cpu().numpy() for t in carve_fine(coarse_centers, coarse_voxel, fine_voxel, distances, cameras, settings)
+    )
     inliers = remove_statistical_outliers(fine, settings.outlier_neighbors, settings.outlier_std_ratio)
     fine, exact = fine[inliers], exact[inliers]
-    # The tolerant hull contains the subject but sits ~1.5 px outside it; points initialised there
-    # sample misaligned colours from the source views, so the surface comes from the exact vote.
+    # The tolerant hull contains the subject but sits ~1.5 px outside it; points initialized there
+    # sample misaligned colors from the source views, so the surface comes from the exact vote.
     source = fine[exact] if settings.surface_from_exact_vote and exact.any() else fine
     surface = sample_hull_surface(source, fine_voxel, settings, seed)
     return FrameHull(fine.astype(np.float32), surface, sum(d is not None for d in distances))

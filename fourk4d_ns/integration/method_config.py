@@ -10,11 +10,11 @@ from nerfstudio.plugins.types import MethodSpecification
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from fourk4d_ns.core.config import ADAM_EPS, LR_DECAY, PUBLISHED_LEARNING_RATES
-from fourk4d_ns.datamanager import FourK4DDataManagerConfig
-from fourk4d_ns.model import FourK4DModelConfig
-from fourk4d_ns.pipeline import FourK4DPipelineConfig
-from fourk4d_ns.schedulers import PlainExponentialDecaySchedulerConfig
-from fourk4d_ns.trainer import FourK4DTrainerConfig
+from fourk4d_ns.integration.datamanager import FourK4DDataManagerConfig
+from fourk4d_ns.integration.model import FourK4DModelConfig
+from fourk4d_ns.integration.pipeline import FourK4DPipelineConfig
+from fourk4d_ns.integration.schedulers import PlainExponentialDecaySchedulerConfig
+from fourk4d_ns.integration.trainer import FourK4DTrainerConfig
 
 DEFAULT_ITERATIONS = 100_000
 """A GPU-sized default (the published run is 800k; users report 400k suffices). The demo script

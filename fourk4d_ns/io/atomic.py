@@ -1,13 +1,13 @@
-"""Atomic file writes: write under a temporary name in the target folder, then rename into place,
-so an interrupted write never leaves a half-written file under the real name."""
+"""Atomic file writes: write under a temporary name, then rename into place, so an interrupted write
+never leaves a half-written file (or folder) under the real name."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 def _umask() -> int:
@@ -17,11 +17,15 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path (same folder and suffix) to write; renamed to ``path`` if the block succeeds."""
+def atomic_path(path: Path, temp_dir: Path | None = None) -> Iterator[Path]:
+    """A temporary path (same suffix) to write; renamed to ``path`` if the block succeeds.
+
+    The temporary file is hidden in ``path``'s folder unless ``temp_dir`` (on the same file system)
+    is given, for folders whose readers must never see a stray file (nerfstudio's checkpoints).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=temp_dir or path.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's files are private; give the usual permissions
     os.close(fd)
     try:

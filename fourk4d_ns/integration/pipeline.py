@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Type
 
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
-from fourk4d_ns.datamanager import FourK4DDataManagerConfig
-from fourk4d_ns.model import FourK4DModelConfig
+from fourk4d_ns.integration.datamanager import FourK4DDataManagerConfig
+from fourk4d_ns.integration.model import FourK4DModelConfig
 
 
 @dataclass
 class FourK4DPipelineConfig(VanillaPipelineConfig):
     """Datamanager and model of fourk4d."""
 
-    _target: Type = field(default_factory=lambda: FourK4DPipeline)
+    _target: type = field(default_factory=lambda: FourK4DPipeline)
     datamanager: FourK4DDataManagerConfig = field(default_factory=FourK4DDataManagerConfig)
     """Serves cropped training images and the IBR source bank."""
     model: FourK4DModelConfig = field(default_factory=FourK4DModelConfig)

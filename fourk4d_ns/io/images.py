@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
-from dataparsers.atomic import atomic_write_bytes
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.atomic import atomic_write_bytes
+from fourk4d_ns.io.errors import CaptureError
 
 
 def scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:

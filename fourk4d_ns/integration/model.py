@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Type
 
 import numpy as np
 import torch
@@ -22,35 +21,35 @@ from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerCheckbox, View
 from pytorch_msssim import SSIM
 from torch.nn import Parameter
 
-from fourk4d_ns.camera_conversion import opencv_from_cameras
-from fourk4d_ns.carve_capture import carve_capture
+from fourk4d_ns.carving.capture import CarvedCapture
+from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
-from fourk4d_ns.core.point_model import FourK4DCore, camera_center
+from fourk4d_ns.core.point_model import FourK4DCore
+from fourk4d_ns.core.timeline import frame_at_time
 from fourk4d_ns.core.training import image_loss, mask_loss
-from fourk4d_ns.datamanager import SourceBank
-from fourk4d_ns.lpips_loader import load_lpips
-from fourk4d_ns.visual_hull import CarveSettings
+from fourk4d_ns.integration.baking import bake_pipeline
+from fourk4d_ns.integration.cameras import opencv_from_cameras
+from fourk4d_ns.integration.datamanager import SourceBank
+from fourk4d_ns.integration.lpips import Lpips
 
 
 @dataclass
 class FourK4DModelConfig(ModelConfig):
     """4K4D: per-frame point clouds, a 4D feature field, IBR + SH appearance, depth-peeled points."""
 
-    _target: Type = field(default_factory=lambda: FourK4DModel)
+    _target: type = field(default_factory=lambda: FourK4DModel)
     enable_collider: bool = False
     """Point rendering needs no ray collider."""
     core: CoreConfig = field(default_factory=CoreConfig)
     """Architecture and rendering settings."""
-    carve: CarveSettings = field(default_factory=CarveSettings)
-    """Visual-hull settings, used when the capture has not been carved yet."""
-    max_points_per_frame: Optional[int] = None
+    max_points_per_frame: int | None = None
     """Keep at most this many carved surface points per frame (random subset); None keeps all."""
     start_radius_from_spacing: bool = True
     """Start point radii at the carved points' typical spacing (so discs tile the surface whatever
     the point count) instead of the published near-minimum radius."""
     image_loss: str = "huber"
-    """"huber" (delta 1 on [0,1] colours, i.e. 0.5 MSE; published) or "mse"."""
+    """"huber" (delta 1 on [0,1] colors, i.e. 0.5 MSE; published) or "mse"."""
     lpips_loss_weight: float = 1e-3
     """Weight of the LPIPS-VGG loss (published 1e-3), used when the VGG weights are on this machine."""
     mask_loss_weight: float = 1e-3
@@ -66,11 +65,11 @@ class FourK4DModelConfig(ModelConfig):
     """Frame rate of the capture: the viewer's play control and baked playback step at this rate."""
     bake_after_training: bool = True
     """Bake the sequence into bake_folder when training finishes (fourk4d-bake does it later too)."""
-    bake_folder: Optional[Path] = None
+    bake_folder: Path | None = None
     """Baked sequence the viewer plays (set to the run's bake/ folder by the fourk4d trainer config)."""
 
 
-def _point_subset(points: np.ndarray, limit: Optional[int], seed: int) -> np.ndarray:
+def _point_subset(points: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     if limit is None or len(points) <= limit:
         return points
     return points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
@@ -90,18 +89,22 @@ def viewer_depth(camera: Cameras, depth: torch.Tensor, accumulation: torch.Tenso
     """
     height, width = accumulation.shape[:2]
     device = accumulation.device
-    v, u = torch.meshgrid(torch.arange(height, device=device) + 0.5, torch.arange(width, device=device) + 0.5, indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(height, device=device) + 0.5, torch.arange(width, device=device) + 0.5, indexing="ij"
+    )
     fx, fy, cx, cy = (float(x.reshape(-1)[0]) for x in (camera.fx, camera.fy, camera.cx, camera.cy))
     stretch = torch.sqrt(1 + ((u - cx) / fx) ** 2 + ((v - cy) / fy) ** 2)[..., None]  # ray length per unit z
     distance = depth / accumulation.clamp_min(1e-6) * stretch
     return torch.where(accumulation > 1e-3, distance, torch.full_like(distance, 1e4))  # viser clips to its far plane
 
 
-def typical_spacing(frames: List[torch.Tensor]) -> float:
+def typical_spacing(frames: list[torch.Tensor]) -> float:
     """Median distance from a point to its nearest neighbour, over the frames' point clouds."""
     from scipy.spatial import cKDTree
 
-    distances = [cKDTree(points.numpy()).query(points.numpy(), k=2)[0][:, 1] for points in frames[:: max(1, len(frames) // 4)]]
+    distances = [
+        cKDTree(points.numpy()).query(points.numpy(), k=2)[0][:, 1] for points in frames[:: max(1, len(frames) // 4)]
+    ]
     return float(np.median(np.concatenate(distances)))
 
 
@@ -113,13 +116,14 @@ class FourK4DModel(Model):
     def populate_modules(self):
         super().populate_modules()
         metadata = self.kwargs["metadata"]
-        scene = metadata["scene_dir"]
-        names = metadata["camera_names"]
-        held_out = [names[i] for i in metadata["eval_cameras"]]
-        carved = carve_capture(scene, self.config.carve, eval_cameras=held_out)  # cached after the first run
-        self.frame_names: List[str] = list(metadata["frame_names"])
+        carved: CarvedCapture | None = metadata.get("carving")
+        if carved is None:
+            raise RuntimeError("the fourk4d model needs the carved training views: build it through FourK4DDataManager")
+        self.frame_names: list[str] = list(metadata["frame_names"])
         initial = [
-            torch.from_numpy(_point_subset(carved.surface(name), self.config.max_points_per_frame, self.config.seed + f))
+            torch.from_numpy(
+                _point_subset(carved.surface(name), self.config.max_points_per_frame, self.config.seed + f)
+            )
             for f, name in enumerate(self.frame_names)
         ]
         empty = [name for name, points in zip(self.frame_names, initial) if len(points) == 0]
@@ -129,22 +133,30 @@ class FourK4DModel(Model):
         self.core = FourK4DCore(self.config.core, initial, bounds, len(self.frame_names))
         if self.config.start_radius_from_spacing:
             self.core.geometry_head.start_radius_at(typical_spacing(initial))
-        self.sources: Optional[SourceBank] = None
+        self.sources: SourceBank | None = None
         self.step = 0
         self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
-        self._lpips: Optional[torch.nn.Module] = None
-        self._lpips_checked = False
+        self.lpips = Lpips()
         self._generator = torch.Generator().manual_seed(self.config.seed)
 
         last = len(self.frame_names) - 1
-        self.viewer_frame = ViewerSlider("Frame (-1: time slider)", -1, -1, last, 1, hint="Frame to show; -1 follows the time slider")
-        self.viewer_sources = ViewerSlider("IBR sources", self.config.core.num_sources, 1, max(1, len(metadata["train_cameras"])), 1,
-                                           hint="Training views blended per rendered view")
-        self.viewer_background = ViewerRGB("Background", (0, 0, 0), hint="Background colour of the viewer's renders")
+        self.viewer_frame = ViewerSlider(
+            "Frame (-1: time slider)", -1, -1, last, 1, hint="Frame to show; -1 follows the time slider"
+        )
+        self.viewer_sources = ViewerSlider(
+            "IBR sources",
+            self.config.core.num_sources,
+            1,
+            max(1, len(metadata["train_cameras"])),
+            1,
+            hint="Training views blended per rendered view",
+        )
+        self.viewer_background = ViewerRGB("Background", (0, 0, 0), hint="Background color of the viewer's renders")
         self.viewer_play = ViewerButton("Play / pause", self._toggle_playback)
-        self.viewer_use_bake = ViewerCheckbox("Render from the bake", True,
-                                              hint="Use the baked sequence (real time) when the run has one")
-        self._playing: Optional[threading.Event] = None
+        self.viewer_use_bake = ViewerCheckbox(
+            "Render from the bake", True, hint="Use the baked sequence (real time) when the run has one"
+        )
+        self._playing: threading.Event | None = None
         self._baked = None
         self._baked_checked = False
 
@@ -153,18 +165,12 @@ class FourK4DModel(Model):
         """Install the bank of training images and cameras that IBR draws from."""
         self.sources = sources
 
-    def lpips(self) -> Optional[torch.nn.Module]:
-        if not self._lpips_checked:
-            self._lpips_checked = True
-            self._lpips = load_lpips()
-            if self._lpips is not None:
-                self._lpips = self._lpips.to(self.device)
-        return self._lpips
-
-    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+    def get_param_groups(self) -> dict[str, list[Parameter]]:
         return self.core.param_groups()
 
-    def get_training_callbacks(self, training_callback_attributes: TrainingCallbackAttributes) -> List[TrainingCallback]:
+    def get_training_callbacks(
+        self, training_callback_attributes: TrainingCallbackAttributes
+    ) -> list[TrainingCallback]:
         def remember_step(step: int) -> None:
             self.step = step
 
@@ -173,8 +179,6 @@ class FourK4DModel(Model):
             pipeline = training_callback_attributes.pipeline
 
             def bake(step: int) -> None:
-                from fourk4d_ns.bake_cli import bake_pipeline
-
                 bake_pipeline(pipeline, self.config.bake_folder)
                 print(f"Baked sequence: {self.config.bake_folder}")
 
@@ -191,7 +195,13 @@ class FourK4DModel(Model):
                     if keep.sum() >= 0.5 * keep.numel():
                         self.core.prune_(frame, keep, optimizers.optimizers.get("points"))
 
-            callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], prune, update_every_num_iters=self.config.prune_every))
+            callbacks.append(
+                TrainingCallback(
+                    [TrainingCallbackLocation.AFTER_TRAIN_ITERATION],
+                    prune,
+                    update_every_num_iters=self.config.prune_every,
+                )
+            )
         return callbacks
 
     # ----------------------------------------------------------------- playback
@@ -224,7 +234,7 @@ class FourK4DModel(Model):
                 self._baked = BakedRenderer(folder, self.device)
         return self._baked
 
-    def render_baked(self, camera: Cameras) -> Optional[Dict[str, torch.Tensor]]:
+    def render_baked(self, camera: Cameras) -> dict[str, torch.Tensor] | None:
         """Renders a viewer or camera-path camera from the bake; None when the model should render.
 
         Used outside training only (the bake is of the finished model, not of one being trained).
@@ -238,9 +248,16 @@ class FourK4DModel(Model):
         background = None
         if tuple(self.viewer_background.value) != (0, 0, 0):
             background = torch.tensor(self.viewer_background.value, dtype=torch.float32) / 255.0
-        out = baked.render(self.frame_of(camera), K, R, T, int(camera.height.reshape(-1)[0]),
-                           int(camera.width.reshape(-1)[0]), num_sources=int(self.viewer_sources.value),
-                           background=background)
+        out = baked.render(
+            self.frame_of(camera),
+            K,
+            R,
+            T,
+            int(camera.height.reshape(-1)[0]),
+            int(camera.width.reshape(-1)[0]),
+            num_sources=int(self.viewer_sources.value),
+            background=background,
+        )
         return {"rgb": out.rgb, "accumulation": out.accumulation, "depth": out.depth}
 
     # ----------------------------------------------------------------- rendering
@@ -252,16 +269,18 @@ class FourK4DModel(Model):
         if not self.training and int(self.viewer_frame.value) >= 0:
             return min(int(self.viewer_frame.value), last)
         if camera.times is not None:
-            return int(round(float(camera.times.reshape(-1)[0].clamp(0, 1)) * last))
+            return frame_at_time(float(camera.times.reshape(-1)[0]), len(self.frame_names))
         return 0
 
-    def source_views(self, frame: int, center: torch.Tensor, target: Optional[int], count: int) -> SourceViews:
+    def source_views(self, frame: int, center: torch.Tensor, target: int | None, count: int) -> SourceViews:
         """The ``count`` training views of ``frame`` nearest to ``center``, never the target camera."""
         if self.sources is None:
             raise RuntimeError("no IBR sources attached: build the model through FourK4DPipeline")
         allowed = torch.as_tensor(self.sources.train_cameras)
         exclude = [i for i, c in enumerate(self.sources.train_cameras) if c == target]
-        chosen = allowed[nearest_sources(center, self.sources.centers[allowed], count, exclude=exclude or None)].tolist()
+        chosen = allowed[
+            nearest_sources(center, self.sources.centers[allowed], count, exclude=exclude or None)
+        ].tolist()
         return SourceViews(
             images=self.sources.images_of(frame, chosen, self.device),
             K=self.sources.K[chosen].to(self.device),
@@ -270,7 +289,7 @@ class FourK4DModel(Model):
             keys=[(c, frame) for c in chosen],
         )
 
-    def get_outputs(self, camera: Cameras) -> Dict[str, torch.Tensor]:
+    def get_outputs(self, camera: Cameras) -> dict[str, torch.Tensor]:
         assert camera.shape[0] == 1, "renders one camera at a time"
         K, R, T = (x[0].to(self.device) for x in opencv_from_cameras(camera))
         frame = self.frame_of(camera)
@@ -286,29 +305,38 @@ class FourK4DModel(Model):
         else:
             background = None  # evaluation: black, as the masked ground truth
         outputs = self.core.render(
-            frame, K, R, T, int(camera.height.reshape(-1)[0]), int(camera.width.reshape(-1)[0]), sources,
-            background=background, train_cnn=self.training and self.config.core.cnn_trains_at(self.step),
+            frame,
+            K,
+            R,
+            T,
+            int(camera.height.reshape(-1)[0]),
+            int(camera.width.reshape(-1)[0]),
+            sources,
+            background=background,
+            train_cnn=self.training and self.config.core.cnn_trains_at(self.step),
         )
         outputs["frame"] = frame
         outputs["background"] = background
         return outputs
 
     @torch.no_grad()
-    def get_outputs_for_camera(self, camera: Cameras, obb_box=None) -> Dict[str, torch.Tensor]:
+    def get_outputs_for_camera(self, camera: Cameras, obb_box=None) -> dict[str, torch.Tensor]:
         outputs = self.render_baked(camera)
         if outputs is None:
             outputs = self.get_outputs(camera.to(self.device))
-            outputs = {key: value for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() == 3}
+            outputs = {
+                key: value for key, value in outputs.items() if isinstance(value, torch.Tensor) and value.dim() == 3
+            }
         if camera.metadata is not None and "cam_idx" in camera.metadata:  # nerfstudio's viewer
             outputs["depth"] = viewer_depth(camera, outputs["depth"], outputs["accumulation"])
         return outputs
 
-    def get_rgba_image(self, outputs: Dict[str, torch.Tensor], output_name: str = "rgb") -> torch.Tensor:
+    def get_rgba_image(self, outputs: dict[str, torch.Tensor], output_name: str = "rgb") -> torch.Tensor:
         return torch.cat([outputs[output_name], outputs["accumulation"]], dim=-1)
 
     # ----------------------------------------------------------------- losses and metrics
     @staticmethod
-    def _target(outputs: Dict, batch: Dict) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _target(outputs: dict, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Ground truth [H,W,3] on the render's background, and the mask [H,W,1] as float."""
         mask = batch["mask"].float()
         image = batch["image"]
@@ -317,12 +345,15 @@ class FourK4DModel(Model):
             image = image + (1 - mask) * background
         return image, mask
 
-    def get_metrics_dict(self, outputs, batch) -> Dict[str, torch.Tensor]:
+    def get_metrics_dict(self, outputs, batch) -> dict[str, torch.Tensor]:
         image, _ = self._target(outputs, batch)
         mse = F.mse_loss(outputs["rgb"].detach(), image)
-        return {"psnr": -10 * torch.log10(mse.clamp_min(1e-10)), "num_points": torch.tensor(float(sum(self.core.point_counts())))}
+        return {
+            "psnr": -10 * torch.log10(mse.clamp_min(1e-10)),
+            "num_points": torch.tensor(float(sum(self.core.point_counts()))),
+        }
 
-    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, torch.Tensor]:
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> dict[str, torch.Tensor]:
         image, mask = self._target(outputs, batch)
         rgb = outputs["rgb"]
         losses = {
@@ -331,14 +362,12 @@ class FourK4DModel(Model):
         }
         if "deformation_loss" in outputs:
             losses["deformation_loss"] = self.config.core.deformation_loss_weight * outputs["deformation_loss"]
-        lpips = self.lpips() if self.config.lpips_loss_weight > 0 else None
-        if lpips is not None and min(rgb.shape[:2]) >= 32:
-            nchw = lambda x: x.permute(2, 0, 1)[None].clamp(0, 1)  # noqa: E731
-            losses["lpips_loss"] = self.config.lpips_loss_weight * lpips(nchw(rgb), nchw(image))
+        if self.config.lpips_loss_weight > 0 and min(rgb.shape[:2]) >= 32 and self.lpips.available:
+            losses["lpips_loss"] = self.config.lpips_loss_weight * self.lpips(rgb, image)
         return losses
 
     @torch.no_grad()
-    def get_image_metrics_and_images(self, outputs, batch) -> Tuple[Dict[str, float], Dict[str, torch.Tensor]]:
+    def get_image_metrics_and_images(self, outputs, batch) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
         image, mask = self._target(outputs, batch)
         rgb = outputs["rgb"].clamp(0, 1)
         mse = F.mse_loss(rgb, image)
@@ -348,9 +377,8 @@ class FourK4DModel(Model):
             "psnr_foreground": float(-10 * torch.log10(masked_mse.clamp_min(1e-10))),
             "ssim": float(self.ssim(image.permute(2, 0, 1)[None], rgb.permute(2, 0, 1)[None])),
         }
-        lpips = self.lpips()
-        if lpips is not None:
-            metrics["lpips"] = float(lpips(rgb.permute(2, 0, 1)[None], image.permute(2, 0, 1)[None]))
+        if self.lpips.available:
+            metrics["lpips"] = float(self.lpips(rgb, image))
         images = {
             "img": torch.cat([image, rgb], dim=1),
             "accumulation": torch.cat([mask, outputs["accumulation"]], dim=1).expand(-1, -1, 3),

@@ -7,19 +7,19 @@ call ``torch.load`` without ``weights_only=False``). This one computes the same 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Type
 
 from nerfstudio.engine.schedulers import ExponentialDecayScheduler, ExponentialDecaySchedulerConfig
 from torch.optim import Optimizer, lr_scheduler
+
+from fourk4d_ns.core.training import decay_factor
 
 
 @dataclass
 class PlainExponentialDecaySchedulerConfig(ExponentialDecaySchedulerConfig):
     """Exponential decay of the learning rate to final_fraction of itself over max_steps, in Python floats."""
 
-    _target: Type = field(default_factory=lambda: PlainExponentialDecayScheduler)
+    _target: type = field(default_factory=lambda: PlainExponentialDecayScheduler)
     final_fraction: float = 0.1
     """Learning rate at max_steps as a fraction of the initial one (so changing lr keeps the curve's shape)."""
 
@@ -30,13 +30,8 @@ class PlainExponentialDecayScheduler(ExponentialDecayScheduler):
     config: PlainExponentialDecaySchedulerConfig
 
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> lr_scheduler.LRScheduler:
-        lr_final = lr_init * self.config.final_fraction if self.config.lr_final is None else self.config.lr_final
-        warmup, total = self.config.warmup_steps, max(self.config.max_steps, self.config.warmup_steps + 1)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return float(step) / warmup
-            t = min(max((step - warmup) / (total - warmup), 0.0), 1.0)
-            return math.exp(math.log(lr_final / lr_init) * t)
-
-        return lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
+        c = self.config
+        final_fraction = c.final_fraction if c.lr_final is None else c.lr_final / lr_init
+        return lr_scheduler.LambdaLR(
+            optimizer, lr_lambda=lambda step: decay_factor(step, c.max_steps, final_fraction, c.warmup_steps)
+        )

@@ -13,13 +13,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import numpy as np
 
-from dataparsers.easymocap_layout import read_image, read_mask
-from dataparsers.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.images import read_image, read_mask
 
 
 @dataclass
@@ -28,10 +27,10 @@ class ImageSource:
 
     image: Path
     """Image file."""
-    mask: Optional[Path]
+    mask: Path | None
     """Mask file, or None when the capture has no masks (everything is foreground)."""
     K: np.ndarray
-    """Intrinsics [3,3] at the file's resolution (pixel centres at +0.5)."""
+    """Intrinsics [3,3] at the file's resolution (pixel centers at +0.5)."""
     dist: np.ndarray
     """OpenCV distortion (k1, k2, p1, p2, k3); zeros when undistorted already."""
 
@@ -54,7 +53,7 @@ def _undistort(image: np.ndarray, source: ImageSource, interpolation: int) -> np
     if not np.any(source.dist):
         return image
     K = source.K.copy()
-    K[:2, 2] -= 0.5  # OpenCV puts pixel centres at integers
+    K[:2, 2] -= 0.5  # OpenCV puts pixel centers at integers
     height, width = image.shape[:2]
     maps = cv2.initUndistortRectifyMap(K, source.dist, None, K, (width, height), cv2.CV_32FC1)
     return cv2.remap(image, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_CONSTANT)
@@ -68,7 +67,11 @@ def load_image(source: ImageSource) -> LoadedImage:
     else:
         mask = read_mask(source.mask)
         if mask.shape != rgb.shape[:2]:
-            raise CaptureError(source.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image {source.image.name} is {rgb.shape[1]}x{rgb.shape[0]}")
+            raise CaptureError(
+                source.mask,
+                f"mask is {mask.shape[1]}x{mask.shape[0]} but its image {source.image.name} "
+                f"is {rgb.shape[1]}x{rgb.shape[0]}",
+            )
     rgb = _undistort(rgb, source, cv2.INTER_LINEAR)
     mask = _undistort(mask.astype(np.uint8), source, cv2.INTER_NEAREST).astype(bool)
     return LoadedImage(rgb, mask)

@@ -7,22 +7,23 @@ written next to the checkpoint folder under a temporary name and renamed into it
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Type
 
 import torch
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils.decorators import check_main_thread
 
+from fourk4d_ns.io.atomic import atomic_path
+from fourk4d_ns.playback.bake_format import bake_folder_of
+
 
 @dataclass
 class FourK4DTrainerConfig(TrainerConfig):
     """nerfstudio's trainer settings, with atomic checkpoints and decay over the actual run length."""
 
-    _target: Type = field(default_factory=lambda: FourK4DTrainer)
+    _target: type = field(default_factory=lambda: FourK4DTrainer)
     decay_over_run: bool = True
     """Make every optimizer's exponential decay span max_num_iterations (published: x0.1 over the run)."""
 
@@ -33,11 +34,9 @@ class FourK4DTrainerConfig(TrainerConfig):
         ns-viewer/ns-eval/ns-render's eval_setup) asks for the checkpoint folder before building
         the pipeline, so this is where the model config learns it.
         """
-        from fourk4d_ns.bake_cli import BAKE_FOLDER
-
         model = getattr(self.pipeline, "model", None)
         if model is not None and hasattr(model, "bake_folder") and model.bake_folder is None:
-            model.bake_folder = self.get_base_dir() / BAKE_FOLDER
+            model.bake_folder = bake_folder_of(self.get_base_dir())
         return super().get_checkpoint_dir()
 
     def __post_init__(self) -> None:
@@ -55,8 +54,6 @@ class FourK4DTrainer(Trainer):
     def save_checkpoint(self, step: int) -> None:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         path: Path = self.checkpoint_dir / f"step-{step:09d}.ckpt"
-        # Outside the folder: nerfstudio parses the step from every file name inside it.
-        partial = self.checkpoint_dir.parent / f".{path.name}.partial"
         pipeline = self.pipeline.module if hasattr(self.pipeline, "module") else self.pipeline
         state = {
             "step": step,
@@ -65,12 +62,9 @@ class FourK4DTrainer(Trainer):
             "schedulers": {k: v.state_dict() for k, v in self.optimizers.schedulers.items()},
             "scalers": self.grad_scaler.state_dict(),
         }
-        try:
+        # The temporary file stays outside the folder: nerfstudio parses a step from every file name in it.
+        with atomic_path(path, temp_dir=self.checkpoint_dir.parent) as partial:
             torch.save(state, partial)
-            os.replace(partial, path)
-        finally:
-            if partial.exists():
-                partial.unlink()
         if self.config.save_only_latest_checkpoint:
             for old in self.checkpoint_dir.glob("*.ckpt"):
                 if old != path:

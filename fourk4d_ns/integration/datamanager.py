@@ -1,15 +1,17 @@
 """Full-image datamanager of fourk4d: one (camera, frame) image per training step, cropped to the
 mask's box plus a margin and multiplied by the mask; held-out images whole, for evaluation.
 
-It also serves the model's bank of image-based-rendering sources (training images of a frame), so
-that rendering from cameras alone (viewer, ns-render, ns-eval) uses IBR too.
+It carves the visual hulls of exactly the training views (cached in the capture) that initialize
+the model's point clouds, and serves the model's bank of image-based-rendering sources (training
+images of a frame), so that rendering from cameras alone (viewer, ns-render, ns-eval) uses IBR too.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Sequence, Tuple, Type, Union
+from typing import Literal
 
 import numpy as np
 import torch
@@ -20,9 +22,11 @@ from nerfstudio.data.datasets.base_dataset import InputDataset
 from torch.nn import Parameter
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
-from fourk4d_ns.camera_conversion import crop_camera, opencv_from_cameras
-from fourk4d_ns.core.point_model import camera_center
-from fourk4d_ns.frame_cache import FrameImageCache, ImageSource, LoadedImage
+from fourk4d_ns.carving.visual_hull import CarveSettings
+from fourk4d_ns.core.camera import camera_center
+from fourk4d_ns.integration.cameras import crop_camera, opencv_distortion, opencv_from_cameras, pinhole
+from fourk4d_ns.integration.carving import carve_training_views
+from fourk4d_ns.integration.frame_cache import FrameImageCache, ImageSource, LoadedImage
 
 
 @dataclass
@@ -33,9 +37,11 @@ class FourK4DDataManagerConfig(FullImageDatamanagerConfig):
     its image-caching options are not used (images load per frame, see cache_gigabytes).
     """
 
-    _target: Type = field(default_factory=lambda: FourK4DDataManager)
+    _target: type = field(default_factory=lambda: FourK4DDataManager)
     dataparser: EasyMocapDataParserConfig = field(default_factory=EasyMocapDataParserConfig)
     """The capture reader."""
+    carve: CarveSettings = field(default_factory=CarveSettings)
+    """Visual-hull settings of the carving that initializes the point clouds (cached in the capture)."""
     crop_margin: float = 0.1
     """Margin around the mask's bounding box, as a fraction of the box's size (at least 8 pixels)."""
     cache_gigabytes: float = 4.0
@@ -47,20 +53,24 @@ class FourK4DDataManagerConfig(FullImageDatamanagerConfig):
 class SourceBank:
     """The training images and cameras that image-based rendering draws its sources from."""
 
-    def __init__(self, images: FrameImageCache, K: torch.Tensor, R: torch.Tensor, T: torch.Tensor, train_cameras: Sequence[int]):
+    def __init__(
+        self, images: FrameImageCache, K: torch.Tensor, R: torch.Tensor, T: torch.Tensor, train_cameras: Sequence[int]
+    ):
         self.images = images
         self.K, self.R, self.T = K, R, T
         self.centers = camera_center(R, T)
-        """Camera centres [C,3] of every selected camera (indexed by ``camera_index``)."""
+        """Camera centers [C,3] of every selected camera (indexed by ``camera_index``)."""
         self.train_cameras = list(train_cameras)
         """The cameras allowed as sources: training cameras only, never held-out ones."""
 
-    def images_of(self, frame: int, cameras: Sequence[int], device: Union[str, torch.device]) -> torch.Tensor:
+    def images_of(self, frame: int, cameras: Sequence[int], device: str | torch.device) -> torch.Tensor:
         """Masked source images [S,3,H,W] in [0,1] of a frame (the cameras must share one size)."""
         loaded = [self.images.get(c, frame) for c in cameras]
         shapes = {image.rgb.shape for image in loaded}
         if len(shapes) != 1:
-            raise ValueError(f"IBR sources of frame {frame} differ in size ({sorted(shapes)}); use cameras of one resolution")
+            raise ValueError(
+                f"IBR sources of frame {frame} differ in size ({sorted(shapes)}); use cameras of one resolution"
+            )
         stacked = np.stack([image.rgb * image.mask[:, :, None] for image in loaded])
         return torch.from_numpy(stacked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
@@ -74,19 +84,24 @@ def mask_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
         return 0, 0, width, height
     pad_x = max(8, int(margin * (xs.max() - xs.min() + 1)))
     pad_y = max(8, int(margin * (ys.max() - ys.min() + 1)))
-    return (max(0, xs.min() - pad_x), max(0, ys.min() - pad_y), min(width, xs.max() + 1 + pad_x), min(height, ys.max() + 1 + pad_y))
+    return (
+        max(0, xs.min() - pad_x),
+        max(0, ys.min() - pad_y),
+        min(width, xs.max() + 1 + pad_x),
+        min(height, ys.max() + 1 + pad_y),
+    )
 
 
 class EvalImages:
     """The held-out images as a lazy sequence of (camera, batch), loaded when iterated."""
 
-    def __init__(self, manager: "FourK4DDataManager"):
+    def __init__(self, manager: FourK4DDataManager):
         self.manager = manager
 
     def __len__(self) -> int:
         return len(self.manager.eval_dataset)
 
-    def __getitem__(self, index: int) -> Tuple[Cameras, Dict]:
+    def __getitem__(self, index: int) -> tuple[Cameras, dict]:
         if not 0 <= index < len(self):
             raise IndexError(index)
         return self.manager.eval_item(index)
@@ -100,8 +115,15 @@ class FourK4DDataManager(DataManager):
 
     config: FourK4DDataManagerConfig
 
-    def __init__(self, config: FourK4DDataManagerConfig, device: Union[torch.device, str] = "cpu",
-                 test_mode: Literal["test", "val", "inference"] = "val", world_size: int = 1, local_rank: int = 0, **kwargs):
+    def __init__(
+        self,
+        config: FourK4DDataManagerConfig,
+        device: torch.device | str = "cpu",
+        test_mode: Literal["test", "val", "inference"] = "val",
+        world_size: int = 1,
+        local_rank: int = 0,
+        **kwargs,
+    ):
         self.config = config
         self.device = device
         self.world_size = world_size
@@ -114,11 +136,15 @@ class FourK4DDataManager(DataManager):
         self.includes_time = True
         self.train_dataparser_outputs = self.dataparser.get_dataparser_outputs(split="train")
         self.eval_dataparser_outputs = self.dataparser.get_dataparser_outputs(split=self.test_split)
+        # The model's initial points: exactly the training views are carved (cached after the first run).
+        self.train_dataparser_outputs.metadata["carving"] = carve_training_views(
+            self.train_dataparser_outputs, self.config.carve
+        )
         self.train_dataset = InputDataset(self.train_dataparser_outputs)
         self.eval_dataset = InputDataset(self.eval_dataparser_outputs)
         self.images = FrameImageCache(self._image_sources(), int(self.config.cache_gigabytes * 2**30))
         self._random = random.Random(self.config.seed)
-        self._train_order: List[int] = []
+        self._train_order: list[int] = []
         super().__init__()
 
     def _image_sources(self) -> dict[tuple[int, int], ImageSource]:
@@ -126,24 +152,17 @@ class FourK4DDataManager(DataManager):
         for outputs in (self.train_dataparser_outputs, self.eval_dataparser_outputs):
             cams = outputs.cameras
             K, _, _ = opencv_from_cameras(cams)
-            opencv_dist = cams.distortion_params[:, [0, 1, 4, 5, 2]]  # nerfstudio (k1,k2,k3,k4,p1,p2) to OpenCV
+            opencv_dist = opencv_distortion(cams)
             for i in range(len(cams)):
                 key = (int(cams.metadata["camera_index"][i]), int(cams.metadata["frame_index"][i]))
                 mask = None if outputs.mask_filenames is None else outputs.mask_filenames[i]
-                sources[key] = ImageSource(outputs.image_filenames[i], mask, K[i].numpy().astype(np.float64), opencv_dist[i].numpy().astype(np.float64))
+                sources[key] = ImageSource(
+                    outputs.image_filenames[i],
+                    mask,
+                    K[i].numpy().astype(np.float64),
+                    opencv_dist[i].numpy().astype(np.float64),
+                )
         return sources
-
-    @staticmethod
-    def _pinhole(cameras: Cameras) -> Cameras:
-        """The cameras without distortion: images are undistorted on load."""
-        cameras = cameras.to("cpu")
-        if cameras.distortion_params is not None:
-            cameras = Cameras(
-                camera_to_worlds=cameras.camera_to_worlds, fx=cameras.fx, fy=cameras.fy, cx=cameras.cx, cy=cameras.cy,
-                width=cameras.width, height=cameras.height, camera_type=cameras.camera_type, times=cameras.times,
-                metadata=cameras.metadata,
-            )
-        return cameras
 
     @property
     def num_frames(self) -> int:
@@ -159,8 +178,8 @@ class FourK4DDataManager(DataManager):
             K[index], R[index], T[index] = k, r, t
         return SourceBank(self.images, K, R, T, self.train_dataparser_outputs.metadata["train_cameras"])
 
-    def _batch(self, dataset: InputDataset, index: int, crop: bool) -> Tuple[Cameras, Dict]:
-        camera = self._pinhole(dataset.cameras[index : index + 1])
+    def _batch(self, dataset: InputDataset, index: int, crop: bool) -> tuple[Cameras, dict]:
+        camera = pinhole(dataset.cameras[index : index + 1].to("cpu"))
         camera_index = int(camera.metadata["camera_index"].reshape(-1)[0])
         frame_index = int(camera.metadata["frame_index"].reshape(-1)[0])
         loaded: LoadedImage = self.images.get(camera_index, frame_index)
@@ -179,7 +198,7 @@ class FourK4DDataManager(DataManager):
         }
         return camera.to(self.device), batch
 
-    def next_train(self, step: int) -> Tuple[Cameras, Dict]:
+    def next_train(self, step: int) -> tuple[Cameras, dict]:
         """A random training image (each once per epoch), cropped around its mask."""
         if not self._train_order:
             self._train_order = list(range(len(self.train_dataset)))
@@ -187,14 +206,14 @@ class FourK4DDataManager(DataManager):
         self.train_count += 1
         return self._batch(self.train_dataset, self._train_order.pop(), crop=True)
 
-    def eval_item(self, index: int) -> Tuple[Cameras, Dict]:
+    def eval_item(self, index: int) -> tuple[Cameras, dict]:
         """Held-out image ``index`` whole (the published protocol: full frame, masked, black background)."""
         return self._batch(self.eval_dataset, index, crop=False)
 
-    def next_eval(self, step: int) -> Tuple[Cameras, Dict]:
+    def next_eval(self, step: int) -> tuple[Cameras, dict]:
         return self.next_eval_image(step)
 
-    def next_eval_image(self, step: int) -> Tuple[Cameras, Dict]:
+    def next_eval_image(self, step: int) -> tuple[Cameras, dict]:
         self.eval_count += 1
         return self.eval_item(self._random.randrange(len(self.eval_dataset)))
 
@@ -212,7 +231,7 @@ class FourK4DDataManager(DataManager):
     def get_datapath(self):
         return self.config.dataparser.data
 
-    def get_param_groups(self) -> Dict[str, List[Parameter]]:
+    def get_param_groups(self) -> dict[str, list[Parameter]]:
         return {}
 
     def setup_train(self):

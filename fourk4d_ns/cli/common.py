@@ -1,0 +1,57 @@
+"""What every ``fourk4d-*`` command shares: a ``--debug`` option, and user errors (``InputError``:
+bad files, folders or options) printed as one line with a non-zero exit instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import tyro
+
+from fourk4d_ns.io.errors import InputError
+
+DEBUG_VARIABLE = "FOURK4D_DEBUG"
+"""Setting this environment variable to 1 acts as ``--debug`` for every command."""
+
+
+@dataclass(kw_only=True)
+class CommandOptions:
+    """Options of every command."""
+
+    debug: bool = False
+    """Show the full traceback of errors (also: FOURK4D_DEBUG=1)."""
+
+
+class Command(Protocol):
+    debug: bool
+
+    def main(self) -> Any: ...
+
+
+C = TypeVar("C", bound=Command)
+
+
+def run_command(command_type: type[C], name: str, args: Sequence[str] | None = None) -> Any:
+    """Parses the command line into ``command_type`` and runs its ``main``.
+
+    An ``InputError`` prints as ``<name>: error: <message>`` on stderr and exits with status 2; an
+    interruption (Ctrl-C) exits with status 130. With ``--debug`` both keep their traceback.
+    """
+    command = tyro.cli(command_type, args=args)
+    debug = command.debug or os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
+    try:
+        return command.main()
+    except InputError as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the message holds
+        print(f"{name}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{name}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
