@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -35,3 +37,21 @@ def ellipsoid_area(axes) -> float:
     a, b, c = axes
     p = 1.6075
     return 4 * math.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3) ** (1 / p)
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int, cuda: bool) -> list[float]:
+    """Wall times in milliseconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (CUDA synchronized)."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
+from bench_common import cpu_name, ellipsoid_area, load_average, parse_size, time_calls
 
 from fourk4d_ns.playback.bake_format import BakedFrame
 from fourk4d_ns.playback.fused import render_baked_points
@@ -206,17 +206,7 @@ def bench_case(frame: BakedFrame, height: int, width: int, args, cuda: bool) -> 
             args.layers,
         )
 
-    for _ in range(args.warmup):
-        render()
-    times = []
-    for _ in range(args.repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        render()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
+    times = time_calls(render, args.repeats, args.warmup, cuda)
     out = render()
     covered = (out.accumulation > 0).float().mean().item()
     median = statistics.median(times)

@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_common import cpu_name, ellipsoid_area, load_average, parse_size
+from bench_common import cpu_name, ellipsoid_area, load_average, parse_size, time_calls
 
 from fourk4d_ns.rasterizer import build, composite, peel_points
 
@@ -80,18 +79,7 @@ def make_scene(n: int, height: int, width: int, disc_px: tuple[float, float], de
 
 def timed(fn: Callable[[], None], repeats: int, warmup: int, cuda: bool) -> float:
     """Median wall time in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, repeats, warmup, cuda))
 
 
 def bench_case(backend: str, n: int, height: int, width: int, layers: int, args) -> dict:

@@ -8,6 +8,7 @@ training then reuses this command's cache.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -47,9 +48,9 @@ class CarveCommand(CommandOptions):
         print(f"cache: {carved.folder}")
 
 
-def entrypoint() -> None:
+def entrypoint(argv: Sequence[str] | None = None) -> None:
     """Console script entry point."""
-    run_command(CarveCommand, "fourk4d-carve")
+    run_command(CarveCommand, "fourk4d-carve", argv)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,9 +57,9 @@ class ExportCommand(CommandOptions):
         return written
 
 
-def entrypoint() -> None:
+def entrypoint(argv: Sequence[str] | None = None) -> None:
     """Console script entry point."""
-    run_command(ExportCommand, "fourk4d-export")
+    run_command(ExportCommand, "fourk4d-export", argv)
 
 
 if __name__ == "__main__":

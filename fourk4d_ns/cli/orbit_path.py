@@ -8,6 +8,7 @@ a ray-based datamanager and has no time).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,9 @@ class OrbitPathCommand(CommandOptions):
         print(f"wrote {self.output} ({self.frames} frames, time 0 to 1)")
 
 
-def entrypoint() -> None:
+def entrypoint(argv: Sequence[str] | None = None) -> None:
     """Console script entry point."""
-    run_command(OrbitPathCommand, "fourk4d-orbit-path")
+    run_command(OrbitPathCommand, "fourk4d-orbit-path", argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ fused renderer; the mp4 is encoded with PyAV.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,7 +22,6 @@ from typing import Literal
 import torch
 
 from fourk4d_ns.cli.common import CommandOptions, run_command
-from fourk4d_ns.integration.camera_paths import camera_path_views
 from fourk4d_ns.io.errors import InputError
 from fourk4d_ns.io.progress import track
 from fourk4d_ns.io.video import write_video
@@ -84,6 +84,8 @@ class RenderCommand(CommandOptions):
             return fixed_views(manifest, self.camera, self.height), fps
         if self.camera_path_filename is None:
             raise InputError("camera-path mode needs --camera-path-filename")
+        from fourk4d_ns.integration.camera_paths import camera_path_views  # nerfstudio's reader, for this mode only
+
         views, path_fps = camera_path_views(self.camera_path_filename, manifest.num_frames)
         return views, self.fps or path_fps or manifest.fps
 
@@ -117,9 +119,9 @@ class RenderCommand(CommandOptions):
         return output
 
 
-def entrypoint() -> None:
+def entrypoint(argv: Sequence[str] | None = None) -> None:
     """Console script entry point."""
-    run_command(RenderCommand, "fourk4d-render")
+    run_command(RenderCommand, "fourk4d-render", argv)
 
 
 if __name__ == "__main__":

@@ -99,11 +99,15 @@ class FrameImageCache:
                 return cached
         if (camera, frame) not in self.sources:
             raise KeyError(f"no image for camera index {camera} at frame index {frame}")
-        loaded = load_image(self.sources[(camera, frame)])
+        loaded = load_image(self.sources[(camera, frame)])  # outside the lock: other images load meanwhile
         with self._lock:
-            self._frames.setdefault(frame, {})[camera] = loaded
+            images = self._frames.setdefault(frame, {})
+            if camera in images:  # another thread loaded it meanwhile: keep one copy, counted once
+                loaded = images[camera]
+            else:
+                images[camera] = loaded
+                self._bytes += loaded.nbytes
             self._frames.move_to_end(frame)
-            self._bytes += loaded.nbytes
             while self._bytes > self.budget_bytes and len(self._frames) > 1:
                 _, evicted = self._frames.popitem(last=False)
                 self._bytes -= sum(image.nbytes for image in evicted.values())
