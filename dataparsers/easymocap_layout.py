@@ -1,7 +1,7 @@
 """The EasyMocap capture layout on disk: which cameras, frames, images and masks a scene has.
 
-Plain NumPy/OpenCV/Pillow code (no nerfstudio import), shared by the nerfstudio dataparser, the
-visual-hull carving command and tests. Every problem found is raised as ``CaptureError`` naming the
+Plain NumPy/OpenCV/Pillow code (no nerfstudio import), shared by the nerfstudio dataparser,
+``fourk4d-orbit-path`` and tests. Every problem found is raised as ``CaptureError`` naming the
 file or folder at fault.
 """
 
@@ -45,9 +45,8 @@ class CaptureLayout:
     """Positions of the selected frames in the capture's full sorted frame list."""
     image_paths: list[list[Path]]
     """``image_paths[c][f]``: image of camera c at selected frame f."""
-    mask_paths: list[list[Path | None]] | None
-    """``mask_paths[c][f]``, or None when the capture has no mask folder (entries may be None only
-    when read with ``allow_missing_masks``)."""
+    mask_paths: list[list[Path]] | None
+    """``mask_paths[c][f]``, or None when the capture has no mask folder."""
 
     @property
     def camera_names(self) -> list[str]:
@@ -173,8 +172,6 @@ def read_layout(
     camera_range: tuple[int, int | None, int] = (0, None, 1),
     frames: Sequence[int] | None = None,
     frame_range: tuple[int, int | None, int] = (0, None, 1),
-    require_masks: bool = False,
-    allow_missing_masks: bool = False,
     frame_format: FrameFormat | None = None,
     progress: bool = True,
 ) -> CaptureLayout:
@@ -182,7 +179,7 @@ def read_layout(
 
     ``cameras`` are explicit names (else ``camera_range`` = start, stop, step over the sorted names);
     ``frames`` are explicit positions in the sorted frame list (else ``frame_range``).
-    ``allow_missing_masks`` puts ``None`` for absent mask files (carving tolerates them) instead of raising.
+    A capture with a mask folder must have a mask for every selected image.
 
     A capture without an image folder but with ``videos*/`` (and maybe ``videos_masks*/``) is decoded
     once into ``FRAMES_FOLDER`` (``frame_format``: see ``decode_videos``; ``progress`` shows a bar) and
@@ -245,23 +242,17 @@ def read_layout(
             folder = mask_root / name
             files = _image_files(folder) if folder.is_dir() else {}
             missing = [f for f in frame_names if f not in files]
-            if not allow_missing_masks:
-                if not files:
-                    raise CaptureError(folder, f"mask folder of camera '{name}' is missing or empty")
-                if missing:
-                    raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
-            mask_paths.append([files.get(f) for f in frame_names])
-    elif require_masks:
-        raise CaptureError(
-            scene, f"no mask folder: expected one of {', '.join(MASK_FOLDERS)}/, or videos in videos_masks*/"
-        )
+            if not files:
+                raise CaptureError(folder, f"mask folder of camera '{name}' is missing or empty")
+            if missing:
+                raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
+            mask_paths.append([files[f] for f in frame_names])
 
     expected = None
     if np.all(rig.height > 0) and np.all(rig.width > 0):
         expected = np.stack([rig.height, rig.width], axis=1)
     sizes = _check_sizes(image_paths, rig.names, expected, "image")
     if mask_paths is not None:
-        present = [[p for p in per_camera if p is not None] for per_camera in mask_paths]
-        _check_sizes(present, rig.names, sizes, "mask")
+        _check_sizes(mask_paths, rig.names, sizes, "mask")
     rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
     return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)

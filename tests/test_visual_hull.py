@@ -101,7 +101,7 @@ def test_cache_is_reused_and_invalidated(carved_tiny: Path):
 def test_empty_masks_do_not_abort(tiny_demo_copy: Path):
     for camera, frame in (("02", "000001"), ("04", "000002")):
         cv2.imwrite(str(tiny_demo_copy / "masks" / camera / f"{frame}.png"), np.zeros((64, 64), np.uint8))
-    with pytest.warns(UserWarning, match="no usable mask"):
+    with pytest.warns(UserWarning, match="empty masks from cameras"):
         carved = carve(tiny_demo_copy, FAST, progress=False)
     frames = carved.summary["frames"]
     assert frames["000001"]["cameras_skipped"] == ["02"]

@@ -59,8 +59,8 @@ class CarveViews:
     """Mask heights [C]."""
     width: np.ndarray
     """Mask widths [C]."""
-    mask_paths: list[list[Path | None]]
-    """``mask_paths[c][f]``: the mask of camera c at frame f (None: missing, left out of that frame's vote)."""
+    mask_paths: list[list[Path]]
+    """``mask_paths[c][f]``: the mask of camera c at frame f (an empty mask is left out of that frame's vote)."""
 
 
 @dataclass
@@ -100,8 +100,8 @@ def _fingerprint(views: CarveViews, settings: CarveSettings) -> str:
         digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
     for per_camera in views.mask_paths:
         for path in per_camera:
-            stat = path.stat() if path is not None else None
-            digest.update(f"{path}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
@@ -134,11 +134,11 @@ def read_carved_bounds(scene: Path) -> np.ndarray | None:
 
 
 def _load_mask_distances(views: CarveViews, frame: int) -> list[torch.Tensor | None]:
-    """Distance-to-mask maps of the frame's masks; missing or empty masks are None (left out of the vote)."""
+    """Distance-to-mask maps of the frame's masks; empty masks are None (left out of the vote)."""
 
-    def load(path: Path | None) -> torch.Tensor | None:
-        mask = None if path is None else read_mask(path)
-        return None if mask is None or not mask.any() else mask_distance(torch.from_numpy(mask))
+    def load(path: Path) -> torch.Tensor | None:
+        mask = read_mask(path)
+        return mask_distance(torch.from_numpy(mask)) if mask.any() else None
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(load, [per_camera[frame] for per_camera in views.mask_paths]))
@@ -199,7 +199,7 @@ def carve_capture(
         for frame, missing in skipped.items():
             if missing:
                 warnings.warn(
-                    f"{scene}: frame {frame}: no usable mask from cameras {missing}; carved without them", stacklevel=2
+                    f"{scene}: frame {frame}: empty masks from cameras {missing}; carved without them", stacklevel=2
                 )
         if empty:
             warnings.warn(f"{scene}: carving kept nothing in frames {empty}", stacklevel=2)

@@ -29,12 +29,10 @@ def training_views(outputs: DataparserOutputs) -> CarveViews:
     camera_index = cameras.metadata["camera_index"].reshape(-1).tolist()
     frame_index = cameras.metadata["frame_index"].reshape(-1).tolist()
     chosen = sorted(set(camera_index))
-    row = {camera: i for i, camera in enumerate(chosen)}
     first = [camera_index.index(camera) for camera in chosen]  # one image of each camera for its parameters
     K, R, T = (x[first].double().numpy() for x in opencv_from_cameras(cameras))
-    masks: list[list[Path | None]] = [[None] * int(metadata["num_frames"]) for _ in chosen]
-    for i, (camera, frame) in enumerate(zip(camera_index, frame_index)):
-        masks[row[camera]][frame] = Path(outputs.mask_filenames[i])
+    mask_of = {pair: Path(path) for pair, path in zip(zip(camera_index, frame_index), outputs.mask_filenames)}
+    masks = [[mask_of[camera, frame] for frame in range(int(metadata["num_frames"]))] for camera in chosen]
     return CarveViews(
         scene=scene,
         camera_names=[metadata["camera_names"][c] for c in chosen],
