@@ -143,7 +143,9 @@ class FourK4DDataManager(DataManager):
         self.train_dataset = InputDataset(self.train_dataparser_outputs)
         self.eval_dataset = InputDataset(self.eval_dataparser_outputs)
         self.images = FrameImageCache(self._image_sources(), int(self.config.cache_gigabytes * 2**30))
-        self._random = random.Random(self.config.seed)
+        self._train_random = random.Random(self.config.seed)
+        # Evaluation draws from its own generator, so that evaluating leaves the training order alone.
+        self._eval_random = random.Random(f"eval {self.config.seed}")
         self._train_order: list[int] = []
         super().__init__()
 
@@ -202,7 +204,7 @@ class FourK4DDataManager(DataManager):
         """A random training image (each once per epoch), cropped around its mask."""
         if not self._train_order:
             self._train_order = list(range(len(self.train_dataset)))
-            self._random.shuffle(self._train_order)
+            self._train_random.shuffle(self._train_order)
         self.train_count += 1
         return self._batch(self.train_dataset, self._train_order.pop(), crop=True)
 
@@ -215,7 +217,23 @@ class FourK4DDataManager(DataManager):
 
     def next_eval_image(self, step: int) -> tuple[Cameras, dict]:
         self.eval_count += 1
-        return self.eval_item(self._random.randrange(len(self.eval_dataset)))
+        return self.eval_item(self._eval_random.randrange(len(self.eval_dataset)))
+
+    def get_extra_state(self) -> dict:
+        """The generators and the rest of the epoch's order, saved in checkpoints so that resuming continues them.
+
+        Plain Python values only: checkpoints are loaded with ``torch.load(weights_only=True)``.
+        """
+        return {
+            "train_random": self._train_random.getstate(),
+            "train_order": list(self._train_order),
+            "eval_random": self._eval_random.getstate(),
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        self._train_random.setstate(state["train_random"])
+        self._train_order = list(state["train_order"])
+        self._eval_random.setstate(state["eval_random"])
 
     @property
     def fixed_indices_eval_dataloader(self) -> EvalImages:

@@ -204,6 +204,13 @@ class FourK4DModel(Model):
             )
         return callbacks
 
+    def get_extra_state(self) -> dict:
+        """The random backgrounds' generator, saved in checkpoints so that resuming continues its draws."""
+        return {"background_generator": self._generator.get_state()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._generator.set_state(state["background_generator"])
+
     # ----------------------------------------------------------------- playback
     def _toggle_playback(self, _button=None) -> None:
         """Starts or stops stepping the frame control at ``playback_fps``."""

@@ -1,8 +1,12 @@
-"""nerfstudio's trainer with checkpoints that are written atomically.
+"""nerfstudio's trainer with checkpoints that are written atomically, and a run length that resuming keeps.
 
 nerfstudio writes ``step-N.ckpt`` in place and then deletes the older ones, so an interruption while
 writing leaves a truncated newest checkpoint that resuming then picks. Here the checkpoint is
 written next to the checkpoint folder under a temporary name and renamed into it when complete.
+
+nerfstudio also counts ``max_num_iterations`` from the loaded step, so the same command restarted
+with ``--load-dir`` after a crash trains past the end of the run. Here it is the run's total: the
+restarted command ends at the same last step, with the same learning rates, as the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils.decorators import check_main_thread
+from nerfstudio.utils.rich_utils import CONSOLE
 
 from fourk4d_ns.io.atomic import atomic_path
 from fourk4d_ns.playback.bake_format import bake_folder_of
@@ -24,6 +30,8 @@ class FourK4DTrainerConfig(TrainerConfig):
     """nerfstudio's trainer settings, with atomic checkpoints and decay over the actual run length."""
 
     _target: type = field(default_factory=lambda: FourK4DTrainer)
+    max_num_iterations: int = 1000000
+    """Steps of the whole run: a run resumed with --load-dir stops where the uninterrupted run stops."""
     decay_over_run: bool = True
     """Make every optimizer's exponential decay span max_num_iterations (published: x0.1 over the run)."""
 
@@ -49,6 +57,36 @@ class FourK4DTrainerConfig(TrainerConfig):
 
 class FourK4DTrainer(Trainer):
     """See the module docstring."""
+
+    def train(self) -> None:
+        """Trains the steps of the run left after the loaded checkpoint (all of them without one)."""
+        total = self.config.max_num_iterations
+        if self._start_step > 0 and self._start_step >= total:
+            self._finish_without_training()
+            return
+        # nerfstudio's loop runs max_num_iterations steps from the loaded one: lend it what remains (its
+        # local writer took the total for its progress and ETA at setup; nothing reads the field meanwhile).
+        self.config.max_num_iterations = total - self._start_step
+        try:
+            super().train()
+        finally:
+            self.config.max_num_iterations = total
+
+    def _finish_without_training(self) -> None:
+        """The end of nerfstudio's train() for a finished run restarted: saves the loaded step again (in this
+        run's folder) and runs the after-training callbacks (the bake, which a kill may have cut short).
+
+        nerfstudio's own loop would run no step, and its terminal writer fails when no step was logged.
+        """
+        self.step = self._start_step - 1
+        CONSOLE.print(f"Checkpoint at step {self.step}: the run of {self.config.max_num_iterations} steps is done.")
+        self._init_viewer_state()
+        self.training_state = "completed"
+        self.save_checkpoint(self.step)
+        for callback in self.callbacks:
+            callback.run_callback_at_location(step=self.step, location=TrainingCallbackLocation.AFTER_TRAIN)
+        if not self.config.viewer.quit_on_train_completion:
+            self._train_complete_viewer()
 
     @check_main_thread
     def save_checkpoint(self, step: int) -> None:
