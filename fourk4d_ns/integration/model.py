@@ -32,6 +32,7 @@ from fourk4d_ns.integration.baking import bake_pipeline
 from fourk4d_ns.integration.cameras import opencv_from_cameras
 from fourk4d_ns.integration.datamanager import SourceBank
 from fourk4d_ns.integration.lpips import Lpips
+from fourk4d_ns.io.errors import CaptureError
 
 
 @dataclass
@@ -128,7 +129,7 @@ class FourK4DModel(Model):
         ]
         empty = [name for name, points in zip(self.frame_names, initial) if len(points) == 0]
         if empty:
-            raise ValueError(f"{carved.folder}: carving kept no points in frames {empty}; check their masks")
+            raise CaptureError(carved.folder, f"carving kept no points in frames {empty}; check their masks")
         bounds = torch.as_tensor(carved.bounds, dtype=torch.float32)
         self.core = FourK4DCore(self.config.core, initial, bounds, len(self.frame_names))
         if self.config.start_radius_from_spacing:
