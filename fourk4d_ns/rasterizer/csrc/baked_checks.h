@@ -9,7 +9,8 @@
 namespace fourk4d {
 
 // Checks the baked per-point tensors (one dtype, float32 or float16, on `device`) and the camera,
-// and returns the number of points. Shapes: xyz [N,3], radius [N], density [N], sh [N,3,16],
+// and returns the number of points. Shapes: xyz [N,3], radius [N], density [N], sh [N,3,B] with
+// B = (degree + 1)^2 coefficients of an SH degree 0 to 3 (1, 4, 9 or 16; the kernels read B there),
 // ibr [C,N,4], sources int32 [S] on the CPU with 0 <= s < C, K/R/T float32 [3,3]/[3,3]/[3] and
 // background [3] (anywhere), and the image sizes (check_render_sizes).
 inline int64_t check_baked_inputs(const at::Tensor& xyz, const at::Tensor& radius,
@@ -32,7 +33,9 @@ inline int64_t check_baked_inputs(const at::Tensor& xyz, const at::Tensor& radiu
     TORCH_CHECK(t->is_contiguous(), name, " must be contiguous");
   }
   TORCH_CHECK(radius.numel() == n && density.numel() == n, "radius and density must be [N]");
-  TORCH_CHECK(sh.numel() == n * 3 * kShCoeffs, "sh must be [N, 3, 16]");
+  TORCH_CHECK(sh.dim() == 3 && sh.size(0) == n && sh.size(1) == 3 && valid_sh_coeffs(sh.size(2)),
+              "sh must be [N, 3, (degree + 1)^2] for an SH degree 0 to 3 (1, 4, 9 or 16 "
+              "coefficients), got ", sh.sizes());
   TORCH_CHECK(ibr.dim() == 3 && ibr.size(1) == n && ibr.size(2) == 4, "ibr must be [C, N, 4]");
   TORCH_CHECK(sources.device().is_cpu() && sources.scalar_type() == at::kInt &&
                   sources.is_contiguous() && sources.dim() == 1,

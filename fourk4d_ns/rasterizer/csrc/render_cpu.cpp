@@ -34,6 +34,7 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   const scalar_t* rad = radius.data_ptr<scalar_t>();
   const scalar_t* sig = density.data_ptr<scalar_t>();
   const scalar_t* coeffs = sh.data_ptr<scalar_t>();
+  const int sh_coeffs = static_cast<int>(sh.size(2));
   const scalar_t* baked = ibr.data_ptr<scalar_t>();
   const int32_t* src = sources.data_ptr<int32_t>();
   const int num_sources = static_cast<int>(sources.numel());
@@ -48,7 +49,7 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   };
   auto entry_of = [&](int64_t i, const ProjectedDisc& d) {
     float c[3];
-    fourk4d::baked_point_color(i, n, baked, coeffs, src, num_sources,
+    fourk4d::baked_point_color(i, n, baked, coeffs, sh_coeffs, src, num_sources,
                                 static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
                                 static_cast<float>(p[3 * i + 2]), center, sh_weight, c);
     return BlendEntry{fourk4d::depth_index_key(d.depth, static_cast<int32_t>(i)),

@@ -1,7 +1,8 @@
 // CUDA backend of the fused renderer of baked sequences (see render_cpu.cpp for the CPU twin).
 //
 // 1. One thread per point projects it, computes its color from the baked data of the chosen
-//    cameras (blend_common.h) and records the tiles it touches.
+//    cameras (blend_common.h) and records the tiles it touches. The kernel is compiled per SH
+//    coefficient count (1, 4, 9 or 16), so the color loops are unrolled as for a fixed degree.
 // 2. The (tile, point) pairs are sorted near to far per tile (tile_bins_cuda.cuh).
 // 3. One 16x16 thread block per tile stages the tile's sorted discs and colors through shared
 //    memory; each thread (pixel) composites its first L covering discs front to back and writes
@@ -10,6 +11,8 @@
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+
+#include <type_traits>
 
 #include "baked_checks.h"
 #include "peel_cuda.h"
@@ -31,7 +34,7 @@ struct BlendView {
   int32_t sources[fourk4d::kMaxSources];
 };
 
-template <typename scalar_t>
+template <typename scalar_t, int kShCoeffs>
 __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
                                const scalar_t* __restrict__ radius,
                                const scalar_t* __restrict__ density,
@@ -49,9 +52,26 @@ __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
   float rgb[3] = {0.0f, 0.0f, 0.0f};
   if (count > 0)
     fourk4d::baked_point_color(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
-                                view.sources, view.num_sources, x, y, z, view.center,
+                                kShCoeffs, view.sources, view.num_sources, x, y, z, view.center,
                                 view.sh_weight, rgb);
   colors[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
+}
+
+// Calls f(std::integral_constant<int, B>()) for the SH coefficient count B = sh_coeffs (1, 4, 9 or
+// 16, as check_baked_inputs accepts).
+template <typename F>
+void dispatch_sh_coeffs(int64_t sh_coeffs, F&& f) {
+  switch (sh_coeffs) {
+    case 1:
+      return f(std::integral_constant<int, 1>());
+    case 4:
+      return f(std::integral_constant<int, 4>());
+    case 9:
+      return f(std::integral_constant<int, 9>());
+    default:
+      TORCH_CHECK(sh_coeffs == 16, "unsupported SH coefficient count ", sh_coeffs);
+      return f(std::integral_constant<int, 16>());
+  }
 }
 
 __global__ void blend_kernel(int width, int height, int layers, int tiles_x, float3 background,
@@ -140,12 +160,15 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
     const int threads = 256;
     const int blocks = static_cast<int>((n + threads - 1) / threads);
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cuda", [&] {
-      prepare_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
-          static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
-          density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(), cam,
-          view, static_cast<float>(near), W, H, reinterpret_cast<float4*>(discs.data_ptr<float>()),
-          reinterpret_cast<float4*>(colors.data_ptr<float>()),
-          reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
+      dispatch_sh_coeffs(sh.size(2), [&](auto coeffs) {
+        prepare_kernel<scalar_t, decltype(coeffs)::value><<<blocks, threads, 0, stream>>>(
+            static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
+            density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(), cam,
+            view, static_cast<float>(near), W, H,
+            reinterpret_cast<float4*>(discs.data_ptr<float>()),
+            reinterpret_cast<float4*>(colors.data_ptr<float>()),
+            reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
+      });
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
