@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -23,11 +24,7 @@ from fourk4d_ns.playback.bake_format import (
     read_manifest,
     write_bake,
 )
-from fourk4d_ns.playback.export import (
-    GAUSSIAN_PROPERTIES,
-    export_frame,
-    export_gaussian_ply,
-)
+from fourk4d_ns.playback.export import export_frame, export_gaussian_ply
 from fourk4d_ns.playback.fused import baked_colors
 
 N = 300
@@ -64,25 +61,42 @@ def random_frame(gen: torch.Generator, cameras: int) -> BakedFrame:
 
 
 @pytest.fixture(scope="module")
-def bake(tmp_path_factory) -> Path:
-    angles = [0.0, 0.5, 1.2, 2.5, 4.0]
-    # The held-out camera "cam_h" sits between baked cameras 2 and 3 (angles 1.2 and 2.5).
-    cameras = [camera(f"cam_{i}", a, True) for i, a in enumerate(angles)]
-    cameras.insert(3, camera("cam_h", 1.7, False))
-    manifest = BakeManifest(
-        frame_names=["000000", "000001"],
-        cameras=cameras,
-        bounds=[[-0.5] * 3, [0.5] * 3],
-        sh_weight=SH_WEIGHT,
-        layers=4,
-        near=0.01,
-        num_sources=NUM_SOURCES,
-        fps=30.0,
-    )
-    gen = torch.Generator().manual_seed(0)
-    frames = [random_frame(gen, len(angles)) for _ in range(2)]
-    folder = tmp_path_factory.mktemp("export") / "run" / "bake"
-    return write_bake(folder, manifest, frames)
+def bake_of_degree(tmp_path_factory):
+    """The bake of SH degree d (written once per degree): the same frames, with the first (d+1)^2
+    SH coefficients."""
+    bakes: dict[int, Path] = {}
+
+    def bake(sh_degree: int) -> Path:
+        if sh_degree not in bakes:
+            angles = [0.0, 0.5, 1.2, 2.5, 4.0]
+            # The held-out camera "cam_h" sits between baked cameras 2 and 3 (angles 1.2 and 2.5).
+            cameras = [camera(f"cam_{i}", a, True) for i, a in enumerate(angles)]
+            cameras.insert(3, camera("cam_h", 1.7, False))
+            manifest = BakeManifest(
+                frame_names=["000000", "000001"],
+                cameras=cameras,
+                bounds=[[-0.5] * 3, [0.5] * 3],
+                sh_weight=SH_WEIGHT,
+                sh_degree=sh_degree,
+                layers=4,
+                near=0.01,
+                num_sources=NUM_SOURCES,
+                fps=30.0,
+            )
+            gen = torch.Generator().manual_seed(0)
+            frames = [random_frame(gen, len(angles)) for _ in range(2)]
+            count = (sh_degree + 1) ** 2
+            frames = [dataclasses.replace(f, sh=f.sh[..., :count].contiguous()) for f in frames]
+            folder = tmp_path_factory.mktemp("export") / "run" / "bake"
+            bakes[sh_degree] = write_bake(folder, manifest, frames)
+        return bakes[sh_degree]
+
+    return bake
+
+
+@pytest.fixture(scope="module")
+def bake(bake_of_degree) -> Path:
+    return bake_of_degree(3)
 
 
 def center_of(cam: BakedCamera) -> torch.Tensor:
@@ -101,18 +115,30 @@ def expected_colors(manifest: BakeManifest, frame: BakedFrame, name: str):
     return colors, center
 
 
+def gs_degree(vertex) -> int:
+    """The SH degree of a 3DGS PLY as its readers infer it: from the number of f_rest properties."""
+    rest = sum(name.startswith("f_rest_") for name in vertex.dtype.names)
+    assert rest % 3 == 0
+    degree = math.isqrt(rest // 3 + 1) - 1
+    assert (degree + 1) ** 2 == rest // 3 + 1
+    return degree
+
+
 def gs_color(vertex, at: torch.Tensor) -> torch.Tensor:
     """3DGS color SH(d) . f + 0.5 of the vertices seen from center ``at``."""
     xyz = torch.tensor(np.stack([vertex[a] for a in "xyz"], -1), dtype=torch.float64)
     f = gs_coefficients(vertex)
     dirs = torch.nn.functional.normalize(xyz - at.double(), dim=-1)
-    return (f * sh_basis(dirs, 3)[:, None, :]).sum(-1) + 0.5
+    return (f * sh_basis(dirs, gs_degree(vertex))[:, None, :]).sum(-1) + 0.5
 
 
 def gs_coefficients(vertex) -> torch.Tensor:
+    """[N, 3, (d+1)^2] coefficients: f_dc, then f_rest channel-major."""
+    rest = (gs_degree(vertex) + 1) ** 2 - 1
     dc = np.stack([vertex[f"f_dc_{c}"] for c in range(3)], -1)
-    rest = np.stack([vertex[f"f_rest_{j}"] for j in range(45)], -1).reshape(-1, 3, 15)
-    return torch.tensor(np.concatenate([dc[:, :, None], rest], -1), dtype=torch.float64)
+    columns = [vertex[f"f_rest_{j}"] for j in range(3 * rest)]
+    f_rest = (np.stack(columns, -1) if columns else np.zeros((len(vertex), 0))).reshape(len(vertex), 3, rest)
+    return torch.tensor(np.concatenate([dc[:, :, None], f_rest], -1), dtype=torch.float64)
 
 
 def load(bake: Path, f: int = 0):
@@ -141,15 +167,22 @@ def test_point_cloud_ply(bake, tmp_path):
     assert np.abs(rgb - colors.numpy()).max() <= 0.5 / 255 + 1e-5
 
 
-def test_gaussian_ply(bake, tmp_path):
-    manifest, frame = load(bake, 1)
+@pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
+def test_gaussian_ply(bake_of_degree, tmp_path, sh_degree):
+    manifest, frame = load(bake_of_degree(sh_degree), 1)
+    assert manifest.sh_degree == sh_degree and frame.sh.shape == (N, 3, (sh_degree + 1) ** 2)
     export_frame(manifest, frame, tmp_path, "000001", view_camera="cam_h", formats=("gaussians",))
     assert not (tmp_path / "points").exists()
     ply = PlyData.read(str(tmp_path / "gaussians" / "000001.ply"))
     assert not ply.text and ply.byte_order == "<"
     vertex = ply["vertex"].data
-    assert list(vertex.dtype.names) == GAUSSIAN_PROPERTIES and len(GAUSSIAN_PROPERTIES) == 62
-    assert all(vertex.dtype[n].str == "<f4" for n in GAUSSIAN_PROPERTIES) and len(vertex) == N
+    # 3 * ((d+1)^2 - 1) f_rest properties: 45, 24, 9 and none.
+    rest = [f"f_rest_{j}" for j in range(3 * ((sh_degree + 1) ** 2 - 1))]
+    expected = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"] + rest
+    expected += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    assert list(vertex.dtype.names) == expected
+    assert len(expected) == {0: 17, 1: 26, 2: 41, 3: 62}[sh_degree] and gs_degree(vertex) == sh_degree
+    assert all(vertex.dtype[n].str == "<f4" for n in expected) and len(vertex) == N
     radius, density = frame.radius.double().numpy(), frame.density.double().numpy()
     for i in range(3):
         np.testing.assert_allclose(vertex[f"scale_{i}"], np.log(radius / np.sqrt(6)), rtol=1e-6)
@@ -166,9 +199,10 @@ def test_gaussian_ply(bake, tmp_path):
     assert (other - colors).abs().max() > 0.05
 
 
-def test_gaussian_view_dependence_first_order(bake, tmp_path):
+@pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
+def test_gaussian_view_dependence_first_order(bake_of_degree, tmp_path, sh_degree):
     """Away from the export view, the 3DGS color follows the model's SH term to first order."""
-    manifest, frame = load(bake)
+    manifest, frame = load(bake_of_degree(sh_degree))
     sh = frame.sh.float() * 0.2
     cams = {c.name: c for c in manifest.cameras}
     view, away = center_of(cams["cam_1"]), center_of(cams["cam_3"])
@@ -189,6 +223,9 @@ def test_gaussian_view_dependence_first_order(bake, tmp_path):
     model_away = baked_colors(frame.xyz, sh, frame.ibr, sources, away, SH_WEIGHT).double()
     error = (gs_color(vertex, away) - model_away).abs()
     change = (colors.double() - model_away).abs()
+    if sh_degree == 0:  # no view dependence: the file's color is the model's everywhere
+        assert error.max() < 1e-4 and change.max() < 1e-6
+        return
     assert error.max() < 0.05
     # The view dependence is kept, not frozen at the export view.
     assert error.mean() < 0.25 * change.mean()

@@ -67,18 +67,20 @@ def ring_camera(angle: float, radius: float = 2.5, height: float = 0.2):
     return R, -R @ c
 
 
-def random_frame(n: int, cameras: int, seed: int) -> BakedFrame:
+def random_frame(n: int, cameras: int, seed: int, sh_degree: int = 3) -> BakedFrame:
     gen = torch.Generator().manual_seed(seed)
     return BakedFrame(
         xyz=torch.randn(n, 3, generator=gen),
         radius=torch.rand(n, generator=gen) * 0.05,
         density=torch.rand(n, generator=gen),
-        sh=torch.randn(n, 3, 16, generator=gen),
+        sh=torch.randn(n, 3, 16, generator=gen)[..., : (sh_degree + 1) ** 2].contiguous(),
         ibr=torch.randn(cameras, n, 4, generator=gen),
     )
 
 
-def make_manifest(num_frames: int, baked: int, held_out: int = 1, num_sources: int = 2) -> BakeManifest:
+def make_manifest(
+    num_frames: int, baked: int, held_out: int = 1, num_sources: int = 2, sh_degree: int = 3
+) -> BakeManifest:
     """A manifest with ``held_out`` unbaked cameras listed first, then ``baked`` ring cameras."""
     cameras = []
     for i in range(held_out + baked):
@@ -99,6 +101,7 @@ def make_manifest(num_frames: int, baked: int, held_out: int = 1, num_sources: i
         cameras=cameras,
         bounds=[[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]],
         sh_weight=0.25,
+        sh_degree=sh_degree,
         layers=15,
         near=0.01,
         num_sources=num_sources,
@@ -106,9 +109,11 @@ def make_manifest(num_frames: int, baked: int, held_out: int = 1, num_sources: i
     )
 
 
-def write_random_bake(folder: Path, num_frames: int = 3, n: int = 40, cameras: int = 2, seed: int = 0):
-    frames = [random_frame(n + f, cameras, seed + f) for f in range(num_frames)]
-    manifest = make_manifest(num_frames, cameras)
+def write_random_bake(
+    folder: Path, num_frames: int = 3, n: int = 40, cameras: int = 2, seed: int = 0, sh_degree: int = 3
+):
+    frames = [random_frame(n + f, cameras, seed + f, sh_degree) for f in range(num_frames)]
+    manifest = make_manifest(num_frames, cameras, sh_degree=sh_degree)
     write_bake(folder, manifest, frames)
     return manifest, frames
 
@@ -132,12 +137,15 @@ def hidden_entries(parent: Path) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- 1. bake round trip
-def test_bake_round_trip(tmp_path):
+@pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
+def test_bake_round_trip(tmp_path, sh_degree):
     folder = tmp_path / "bake"
-    manifest, frames = write_random_bake(folder, num_frames=3)
+    manifest, frames = write_random_bake(folder, num_frames=3, sh_degree=sh_degree)
     assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST] + [frame_file_name(f) for f in range(3)])
     loaded = read_manifest(folder)
-    assert loaded.format == FORMAT_NAME and loaded.version == FORMAT_VERSION == 1
+    assert loaded.format == FORMAT_NAME and loaded.version == FORMAT_VERSION == 2
+    assert loaded.sh_degree == sh_degree
+    assert json.loads((folder / MANIFEST).read_text())["sh_degree"] == sh_degree
     assert loaded.num_frames == 3 and loaded.frame_names == [
         "000000",
         "000001",
@@ -157,6 +165,7 @@ def test_bake_round_trip(tmp_path):
         for verify in ("checksum", "size"):
             got = read_frame(folder, loaded, f, verify=verify)
             assert_frames_equal(got, expected)
+            assert got.sh.shape == (frame.num_points, 3, (sh_degree + 1) ** 2)
             assert got.xyz.device.type == "cpu"
     with pytest.raises(IndexError):
         read_frame(folder, loaded, 3)
@@ -164,13 +173,26 @@ def test_bake_round_trip(tmp_path):
         read_frame(folder, loaded, 0, verify="none")
 
 
-def test_bake_of_a_core_round_trips(tmp_path, baked_scene):
+@pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
+def test_bake_of_a_core_round_trips(tmp_path, scene_of_degree, sh_degree):
+    scene = scene_of_degree(sh_degree)
     folder = tmp_path / "bake"
-    manifest = make_manifest(2, baked_scene.C)
-    write_bake(folder, manifest, (b for b in baked_scene.bakes))
+    frames = len(scene.bakes)
+    manifest = make_manifest(frames, scene.C, sh_degree=sh_degree)
+    write_bake(folder, manifest, (b for b in scene.bakes))
     loaded = read_manifest(folder)
-    for f in range(2):
-        assert_frames_equal(read_frame(folder, loaded, f), baked_scene.bakes[f].to(dtype=torch.float16))
+    assert loaded.sh_degree == sh_degree
+    for f in range(frames):
+        frame = read_frame(folder, loaded, f)
+        assert frame.sh.shape == (3000, 3, (sh_degree + 1) ** 2)
+        assert_frames_equal(frame, scene.bakes[f].to(dtype=torch.float16))
+    # A manifest of another degree than the frames: refused when writing, and when reading.
+    other = make_manifest(frames, scene.C, sh_degree=3 - sh_degree)
+    with pytest.raises(BakeError, match=rf"frame 0: tensor 'sh' .*\(SH degree {3 - sh_degree}\)"):
+        write_bake(tmp_path / "other", other, scene.bakes)
+    edit_manifest(folder, sh_degree=3 - sh_degree)
+    with pytest.raises(BakeError, match=rf"{frame_file_name(frames - 1)}: tensor 'sh'"):
+        read_frame(folder, read_manifest(folder), frames - 1)
 
 
 def test_frame_files_are_safetensors(tmp_path):
@@ -246,9 +268,12 @@ def test_write_bake_rejects_a_frame_count_or_shape_mismatch(tmp_path):
             [random_frame(10, 2, 0), random_frame(10, 2, 1)],
         )
     bad = random_frame(10, 2, 0)
-    bad.sh = bad.sh[..., :9]
+    bad.sh = bad.sh[..., :9]  # degree 2, the manifest says 3
     with pytest.raises(BakeError, match="'sh'"):
         write_bake(folder, make_manifest(1, 2), [bad])
+    bad.sh = bad.sh[..., :5]  # no SH degree at all
+    with pytest.raises(BakeError, match=r"'sh' has shape \(10, 3, 5\), expected \(10, 3, 1 or 4 or 9 or 16\)"):
+        bad.check()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -298,11 +323,20 @@ def test_missing_manifest_is_rejected(bake_folder):
         read_manifest(bake_folder.parent / "nowhere")
 
 
-def test_manifest_of_another_version_is_rejected(bake_folder):
-    edit_manifest(bake_folder, version=FORMAT_VERSION + 1)
+@pytest.mark.parametrize("version", [1, FORMAT_VERSION + 1], ids=["old", "newer"])
+def test_manifest_of_another_version_is_rejected(bake_folder, version):
+    # Version 1 is the format before sh_degree (always [N, 3, 16]): such bakes are baked again.
+    edit_manifest(bake_folder, version=version)
     with pytest.raises(BakeError, match=MANIFEST) as info:
         read_manifest(bake_folder)
-    assert f"version {FORMAT_VERSION + 1}" in str(info.value)
+    assert f"version {version}" in str(info.value) and "bake again" in str(info.value)
+
+
+@pytest.mark.parametrize("sh_degree", [4, -1, "3", None, 2.0, True])
+def test_manifest_of_an_unknown_sh_degree_is_rejected(bake_folder, sh_degree):
+    edit_manifest(bake_folder, sh_degree=sh_degree)
+    with pytest.raises(BakeError, match=f"{MANIFEST}.*malformed manifest.*sh_degree"):
+        read_manifest(bake_folder)
 
 
 def test_manifest_of_another_format_is_rejected(bake_folder):
@@ -377,23 +411,25 @@ def test_tensor_of_wrong_shape_is_rejected(bake_folder, case):
 
 # --------------------------------------------------------------------- 3. baked vs model renders
 class Scene:
-    """A random two-frame core (float16-exact positions, radii large enough to cover a quarter of
-    the view), six baked cameras on a ring with random images per frame, and float32 bakes."""
+    """A random core of SH degree ``sh_degree`` and ``num_frames`` frames (float16-exact positions,
+    radii large enough to cover a quarter of the view), six baked cameras on a ring with random
+    images per frame, and float32 bakes."""
 
-    def __init__(self) -> None:
+    def __init__(self, sh_degree: int = 3, num_frames: int = 2) -> None:
         torch.manual_seed(0)
-        points = [(torch.randn(3000, 3) * 0.3).half().float() for _ in range(2)]
+        points = [(torch.randn(3000, 3) * 0.3).half().float() for _ in range(num_frames)]
         config = CoreConfig(
             spatial_resolutions=(16, 32, 64, 128),
             radius_min_fraction=0.01,
             radius_max_fraction=0.03,
+            sh_degree=sh_degree,
         )
         self.core = FourK4DCore(config, points, torch.tensor([[-1.0, -1, -1], [1, 1, 1]])).eval()
         self.C = 6
         # The baked cameras of make_manifest(held_out=1).
         Rs, Ts = zip(*[ring_camera(0.3 + i) for i in range(1, self.C + 1)])
         self.R, self.T = torch.stack(Rs), torch.stack(Ts)
-        self.images = [torch.rand(self.C, 3, SIZE, SIZE) for _ in range(2)]
+        self.images = [torch.rand(self.C, 3, SIZE, SIZE) for _ in range(num_frames)]
         self.bakes = list(bake_frames(self.core, self.sources, camera_chunk=4))
 
     def sources(self, frame: int) -> SourceViews:
@@ -423,8 +459,22 @@ class Scene:
 
 
 @pytest.fixture(scope="module")
-def baked_scene(cpu_extension) -> Scene:
-    return Scene()
+def scene_of_degree(cpu_extension):
+    """Scene(sh_degree), made once per degree and module: two frames for the published degree 3,
+    one for the others (the CNN on the source images dominates the time)."""
+    scenes: dict[int, Scene] = {}
+
+    def scene(sh_degree: int) -> Scene:
+        if sh_degree not in scenes:
+            scenes[sh_degree] = Scene(sh_degree, num_frames=2 if sh_degree == 3 else 1)
+        return scenes[sh_degree]
+
+    return scene
+
+
+@pytest.fixture(scope="module")
+def baked_scene(scene_of_degree) -> Scene:
+    return scene_of_degree(3)
 
 
 def test_bake_frame_chunks_agree(baked_scene):
@@ -435,17 +485,23 @@ def test_bake_frame_chunks_agree(baked_scene):
         torch.testing.assert_close(getattr(baked_scene.bakes[0], name), value, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("background", [None, (0.2, 0.5, 0.9)], ids=["black", "colored"])
-def test_baked_render_matches_the_model(baked_scene, background):
-    frame, count = 1, 4
+@pytest.mark.parametrize(
+    ("sh_degree", "background"),
+    [(3, None), (3, (0.2, 0.5, 0.9)), (2, None), (1, (0.2, 0.5, 0.9)), (0, None)],
+    ids=["sh3-black", "sh3-colored", "sh2-black", "sh1-colored", "sh0-black"],
+)
+def test_baked_render_matches_the_model(scene_of_degree, sh_degree, background):
+    scene = scene_of_degree(sh_degree)
+    frame, count = len(scene.bakes) - 1, 4
     R, T = ring_camera(0.8)  # between baked cameras
     K = torch.tensor([[110.0, 0, 52], [0, 115.0, 41], [0, 0, 1]])
     h, w = 84, 100
     bg = None if background is None else torch.tensor(background)
-    sources, ref = baked_scene.reference(frame, K, R, T, h, w, count, bg)
-    cfg = baked_scene.core.config
+    sources, ref = scene.reference(frame, K, R, T, h, w, count, bg)
+    cfg = scene.core.config
+    assert scene.bakes[frame].sh.shape == (3000, 3, (sh_degree + 1) ** 2)
     for dtype, atol in ((torch.float16, 2e-3), (torch.float32, 1e-5)):
-        b = baked_scene.bakes[frame].to(dtype=dtype)
+        b = scene.bakes[frame].to(dtype=dtype)
         out = render_baked_points(
             b.xyz,
             b.radius,
@@ -498,16 +554,16 @@ def test_baked_renderer_matches_the_model(baked_scene, tmp_path):
 
 
 # ------------------------------------------------------------- 4. fused CPU kernel vs reference
-def baked_inputs(seed: int, n: int, cameras: int, height: int, width: int, dtype: torch.dtype):
+def baked_inputs(seed: int, n: int, cameras: int, height: int, width: int, dtype: torch.dtype, sh_degree: int = 3):
     """A random scene of ``random_scene`` (points behind the camera and near the near plane, zero
     radii, duplicates, points on pixel centers and the border) plus near-zero radii, densities,
-    SH coefficients and baked colors and logits."""
+    SH coefficients of ``sh_degree`` and baked colors and logits."""
     xyz, radius, K, R, T = random_scene(seed, max(n, 50), height, width)
     xyz, radius = xyz[:n].clone(), radius[:n].clone()
     gen = torch.Generator().manual_seed(1000 + seed)
     radius[torch.rand(n, generator=gen) < 0.03] = 1e-7
     density = 0.02 + 0.98 * torch.rand(n, generator=gen)
-    sh = torch.randn(n, 3, 16, generator=gen) * 0.7
+    sh = torch.randn(n, 3, 16, generator=gen)[..., : (sh_degree + 1) ** 2] * 0.7
     ibr = torch.cat(
         [
             torch.rand(cameras, n, 3, generator=gen),
@@ -526,21 +582,27 @@ def assert_renders_close(a, b, atol=1e-5):
 
 
 FUSED_CASES = [
-    # seed, points, cameras, height, width, layers, sources
-    (0, 300, 5, 24, 32, 3, [3, 0, 4]),
-    (1, 3000, 7, 37, 53, 15, [6]),
-    (2, 2000, 16, 41, 17, 1, list(range(15, -1, -1))),
-    (3, 1500, 3, 16, 16, 8, [1, 1, 2]),
-    (4, 800, 4, 1, 9, 4, [0, 2, 3]),
-    (5, 2500, 2, 50, 30, 2, [1, 0]),
+    # seed, points, cameras, height, width, layers, sources, SH degree
+    (0, 300, 5, 24, 32, 3, [3, 0, 4], 3),
+    (1, 3000, 7, 37, 53, 15, [6], 3),
+    (2, 2000, 16, 41, 17, 1, list(range(15, -1, -1)), 3),
+    (3, 1500, 3, 16, 16, 8, [1, 1, 2], 3),
+    (4, 800, 4, 1, 9, 4, [0, 2, 3], 3),
+    (5, 2500, 2, 50, 30, 2, [1, 0], 3),
+    # The lower degrees, on small cases.
+    (0, 300, 5, 24, 32, 3, [3, 0, 4], 0),
+    (3, 1500, 3, 16, 16, 8, [1, 1, 2], 1),
+    (5, 600, 2, 50, 30, 2, [1, 0], 2),
 ]
+FUSED_IDS = [f"seed{c[0]}-sh{c[-1]}" for c in FUSED_CASES]
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=["f16", "f32"])
-@pytest.mark.parametrize("case", FUSED_CASES, ids=[f"seed{c[0]}" for c in FUSED_CASES])
+@pytest.mark.parametrize("case", FUSED_CASES, ids=FUSED_IDS)
 def test_fused_cpu_equals_index_pass_and_composite(cpu_extension, case, dtype):
-    seed, n, cameras, h, w, layers, sources = case
-    tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype)
+    seed, n, cameras, h, w, layers, sources, sh_degree = case
+    tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype, sh_degree)
+    assert tensors[3].shape == (n, 3, (sh_degree + 1) ** 2)
     bg = torch.tensor([0.3, 0.6, 0.1]) if seed % 2 else None
     kw = {"background": bg, "sh_weight": 0.25 + 0.1 * seed}
     cpu = render_baked_points(*tensors, sources, K, R, T, h, w, layers, backend="cpu", **kw)
@@ -615,8 +677,9 @@ def test_fused_rejects_invalid_inputs(cpu_extension):
         render(xyz, radius.float(), density, sh, ibr)
     with pytest.raises((RuntimeError, ValueError), match="float32 or float16"):
         render(*(t.double() for t in good))
-    with pytest.raises((RuntimeError, ValueError), match="sh must be"):
-        render(xyz, radius, density, sh[..., :9].contiguous(), ibr)
+    for bad_sh in (sh[..., :5], sh[..., :0], sh[:-1], sh[:, :2], sh.reshape(100, 48)):
+        with pytest.raises((RuntimeError, ValueError), match="sh must be"):
+            render(xyz, radius, density, bad_sh.contiguous(), ibr)
     with pytest.raises((RuntimeError, ValueError), match="ibr must be"):
         render(xyz, radius, density, sh, ibr[..., :3].contiguous())
     with pytest.raises((RuntimeError, ValueError), match="radius and density"):
@@ -745,12 +808,13 @@ def test_frame_stream_surfaces_frame_errors(stream_bake, verify):
 # The extension build itself (now with render_baked) is tested in test_rasterizer_cuda.py.
 
 
+@pytest.mark.gpu
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=["f16", "f32"])
-@pytest.mark.parametrize("case", FUSED_CASES, ids=[f"seed{c[0]}" for c in FUSED_CASES])
+@pytest.mark.parametrize("case", FUSED_CASES, ids=FUSED_IDS)
 def test_fused_cuda_equals_cpu(cpu_extension, cuda_extension, case, dtype):
-    seed, n, cameras, h, w, layers, sources = case
-    tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype)
+    seed, n, cameras, h, w, layers, sources, sh_degree = case
+    tensors, K, R, T = baked_inputs(seed, n, cameras, h, w, dtype, sh_degree)
     bg = torch.tensor([0.3, 0.6, 0.1]) if seed % 2 else None
     cpu = render_baked_points(*tensors, sources, K, R, T, h, w, layers, background=bg, backend="cpu")
     # "auto" picks the CUDA kernel for CUDA tensors.

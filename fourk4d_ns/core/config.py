@@ -68,9 +68,9 @@ class CoreConfig:
     blend_hidden: int = 64
     """Hidden width of the blend MLP (43 -> 64 -> 1)."""
     sh_degree: int = 3
-    """Degree of the spherical-harmonics residual (3: 16 coefficients per color channel)."""
+    """Degree of the spherical-harmonics residual, 0 to 3 ((degree + 1)^2 coefficients per color channel; 3: 16)."""
     sh_hidden: int = 64
-    """Hidden width of the SH head (32 -> 64 -> 3 * 16, softplus)."""
+    """Hidden width of the SH head (32 -> 64 -> 3 * (degree + 1)^2, softplus)."""
     sh_weight: float = 0.25
     """c = clip(c_ibr + sh_weight * tanh(SH(d)), 0, 1) (published 0.25)."""
     cnn_full_training_steps: int = 1000

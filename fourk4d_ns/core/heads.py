@@ -25,9 +25,22 @@ SH_C3 = (
 )
 
 
+SH_DEGREES = (0, 1, 2, 3)
+"""Degrees of the basis here and in the baked renderer's kernels."""
+
+
 def sh_coefficients(degree: int) -> int:
     """Basis functions up to ``degree``: (degree + 1)^2."""
     return (degree + 1) ** 2
+
+
+def sh_degree_of(num_coeffs: int) -> int:
+    """The degree of ``num_coeffs`` coefficients per channel; ValueError unless it is one of SH_DEGREES."""
+    for degree in SH_DEGREES:
+        if sh_coefficients(degree) == num_coeffs:
+            return degree
+    counts = ", ".join(str(sh_coefficients(d)) for d in SH_DEGREES)
+    raise ValueError(f"{num_coeffs} SH coefficients per channel; expected (degree + 1)^2, one of {counts}")
 
 
 def sh_basis(dirs: Tensor, degree: int) -> Tensor:
@@ -60,7 +73,7 @@ def sh_basis(dirs: Tensor, degree: int) -> Tensor:
 
 def eval_sh(coeffs: Tensor, dirs: Tensor) -> Tensor:
     """SH values [N, 3] of coefficients coeffs [N, 3, B] at unit directions dirs [N, 3]."""
-    degree = round(coeffs.shape[-1] ** 0.5) - 1
+    degree = sh_degree_of(coeffs.shape[-1])
     basis = sh_basis(dirs, degree)  # [N, B]
     return torch.bmm(coeffs, basis.unsqueeze(-1)).squeeze(-1)
 

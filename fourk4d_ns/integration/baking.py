@@ -47,6 +47,7 @@ def bake_manifest(pipeline) -> BakeManifest:
         cameras=cameras,
         bounds=core.bounds.tolist(),
         sh_weight=float(core.config.sh_weight),
+        sh_degree=int(core.config.sh_degree),
         layers=int(core.config.layers),
         near=float(core.config.near),
         num_sources=int(core.config.num_sources),

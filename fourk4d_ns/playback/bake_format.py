@@ -2,18 +2,20 @@
 
 A bake is a folder::
 
-    manifest.json                 format name and version, frames, cameras, settings, and per frame
-                                  its file, point count, size in bytes and SHA-256
+    manifest.json                 format name and version, frames, cameras, settings (the SH degree
+                                  among them), and per frame its file, point count, size in bytes
+                                  and SHA-256
     frame_000000.safetensors      one file per frame (safetensors: no pickle, mmap-able)
     ...
 
 Each frame file holds, in half precision: ``xyz`` [N, 3] final positions, ``radius`` [N],
-``density`` [N], ``sh`` [N, 3, 16] SH coefficients, and ``ibr`` [C, N, 4]: for every baked
-(training) camera the IBR color (rgb) and the blend logit of every point. The manifest is written
-last and the folder is moved into place only when complete (``write_bake``), so a bake is either
-whole or absent. Loading checks each file's size (a truncated file) and, with ``verify="checksum"``,
-its SHA-256 (a modified file), and the tensors' names, shapes and dtypes; each failure is a
-``BakeError`` naming the file.
+``density`` [N], ``sh`` [N, 3, (d+1)^2] SH coefficients of the manifest's ``sh_degree`` d (0 to 3;
+the published 3 gives 16), and ``ibr`` [C, N, 4]: for every baked (training) camera the IBR color
+(rgb) and the blend logit of every point. The manifest is written last and the folder is moved
+into place only when complete (``write_bake``), so a bake is either whole or absent. Loading
+checks each file's size (a truncated file) and, with ``verify="checksum"``, its SHA-256 (a modified
+file), and the tensors' names, shapes (``sh`` of the manifest's degree) and dtypes; each failure is
+a ``BakeError`` naming the file. A bake of another format version is refused (bake again).
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from pathlib import Path
 
 import torch
 
+from fourk4d_ns.core.heads import SH_DEGREES, sh_coefficients
 from fourk4d_ns.io.atomic import atomic_write_bytes, replace_folder, staging_folder
 from fourk4d_ns.io.errors import InputError
 
 Tensor = torch.Tensor
 
 FORMAT_NAME = "fourk4d-bake"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``sh_degree`` in the manifest and ``sh`` [N, 3, (d+1)^2] (1: always degree 3)."""
 MANIFEST = "manifest.json"
 BAKE_FOLDER = "bake"
 """A run's bake is this folder next to its config.yml."""
@@ -72,7 +76,7 @@ class BakedFrame:
     density: Tensor
     """[N] opacity scales in (0, 1)."""
     sh: Tensor
-    """[N, 3, 16] SH coefficients of the color residual."""
+    """[N, 3, (d+1)^2] SH coefficients of the color residual, degree d in 0..3."""
     ibr: Tensor
     """[C, N, 4] per baked camera and point: IBR color (rgb) and blend logit."""
 
@@ -96,14 +100,22 @@ class BakedFrame:
             **{k: v.to(device=device, dtype=dtype, non_blocking=non_blocking) for k, v in self.tensors().items()}
         )
 
-    def check(self, where: str = "baked frame") -> None:
-        """Raises BakeError unless the shapes agree with each other."""
+    def check(self, where: str = "baked frame", sh_degree: int | None = None) -> None:
+        """Raises BakeError unless the shapes agree with each other and ``sh`` holds the coefficients
+        of ``sh_degree`` (None: of any degree in SH_DEGREES)."""
         n = self.num_points
-        expected = {"xyz": (n, 3), "radius": (n,), "density": (n,), "sh": (n, 3, 16), "ibr": (self.num_cameras, n, 4)}
+        expected = {"xyz": (n, 3), "radius": (n,), "density": (n,), "ibr": (self.num_cameras, n, 4)}
         for name, shape in expected.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
                 raise BakeError(f"{where}: tensor {name!r} has shape {got}, expected {shape}")
+        counts = [sh_coefficients(d) for d in (SH_DEGREES if sh_degree is None else (sh_degree,))]
+        got = tuple(self.sh.shape)
+        if got not in [(n, 3, count) for count in counts]:
+            of_degree = "" if sh_degree is None else f" (SH degree {sh_degree})"
+            raise BakeError(
+                f"{where}: tensor 'sh' has shape {got}, expected ({n}, 3, {' or '.join(map(str, counts))}){of_degree}"
+            )
 
 
 @dataclass
@@ -129,6 +141,8 @@ class BakeManifest:
     bounds: list[list[float]]
     """[2, 3] scene bounds (lower, upper)."""
     sh_weight: float
+    sh_degree: int
+    """Degree of the SH coefficients ``sh`` of every frame (0 to 3)."""
     layers: int
     near: float
     num_sources: int
@@ -179,6 +193,8 @@ class BakeManifest:
         for i, record in enumerate(manifest.frames):
             if not _valid_frame_record(record):
                 raise BakeError(f"{where}: malformed frame record {i}: {record!r}")
+        if type(manifest.sh_degree) is not int or manifest.sh_degree not in SH_DEGREES:
+            raise BakeError(f"{where}: malformed manifest (sh_degree {manifest.sh_degree!r}, not one of {SH_DEGREES})")
         if len(manifest.frames) != manifest.num_frames:
             raise BakeError(f"{where}: lists {len(manifest.frames)} frame files for {manifest.num_frames} frames")
         if not manifest.baked_cameras():
@@ -217,7 +233,7 @@ def write_bake(
     try:
         records = []
         for index, frame in enumerate(frames):
-            frame.check(f"frame {index}")
+            frame.check(f"frame {index}", manifest.sh_degree)
             path = staging / frame_file_name(index)
             tensors = {k: v.detach().to(device="cpu", dtype=dtype).contiguous() for k, v in frame.tensors().items()}
             save_file(tensors, str(path), metadata={"format": FORMAT_NAME, "frame": str(index)})
@@ -297,7 +313,7 @@ def read_frame(folder: Path, manifest: BakeManifest, frame: int, verify: str = "
     if missing:
         raise BakeError(f"{path}: tensors {missing} missing")
     baked = BakedFrame(**{name: tensors[name] for name in TENSOR_NAMES})
-    baked.check(str(path))
+    baked.check(str(path), manifest.sh_degree)
     if baked.num_points != record["points"] or baked.num_cameras != len(manifest.baked_cameras()):
         raise BakeError(
             f"{path}: {baked.num_points} points x {baked.num_cameras} cameras, the manifest says "

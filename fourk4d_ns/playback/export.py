@@ -5,7 +5,9 @@ Two formats, one file per frame:
 - ``points``: the points with their color seen from one view, radius and density (any PLY tool,
   Open3D, MeshLab, CloudCompare);
 - ``gaussians``: isotropic 3D Gaussians in the layout of 3D Gaussian Splatting (SuperSplat, the
-  INRIA SIBR viewer, gsplat tools), with the view-dependent SH term kept to first order.
+  INRIA SIBR viewer, gsplat tools), with the view-dependent SH term kept to first order; the bake's
+  SH degree d gives 3 * ((d+1)^2 - 1) ``f_rest`` properties (none for d = 0), from whose count
+  3DGS readers infer the degree.
 
 The IBR part of the color depends on which training cameras are blended, which a static file
 cannot follow: it is frozen at one view (default: the first baked camera). Pure torch/numpy and
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from fourk4d_ns.core.camera import camera_center
-from fourk4d_ns.core.heads import SH_C0, directions, sh_basis
+from fourk4d_ns.core.heads import SH_C0, directions, sh_basis, sh_coefficients, sh_degree_of
 from fourk4d_ns.io.ply import write_ply
 
 from .bake_format import BakedCamera, BakedFrame, BakeManifest
@@ -33,16 +35,18 @@ from .fused import baked_colors
 Tensor = torch.Tensor
 
 FORMATS = ("points", "gaussians")
-SH_DEGREE = 3
-REST = (SH_DEGREE + 1) ** 2 - 1
-"""SH coefficients per channel after the DC term (15)."""
-GAUSSIAN_PROPERTIES = (
-    ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
-    + [f"f_rest_{j}" for j in range(3 * REST)]
-    + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
-)
-"""Vertex properties of a 3DGS PLY, in the order its readers expect."""
 DENSITY_EPS = 1e-6
+
+
+def gaussian_properties(sh_degree: int) -> list[str]:
+    """Vertex properties of a 3DGS PLY of SH degree ``sh_degree``, in the order its readers expect:
+    3 * ((degree + 1)^2 - 1) ``f_rest_j`` (45 for degree 3, none for 0)."""
+    rest = sh_coefficients(sh_degree) - 1
+    return (
+        ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+        + [f"f_rest_{j}" for j in range(3 * rest)]
+        + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    )
 
 
 def _numpy(x: Tensor, dtype=np.float32) -> np.ndarray:
@@ -72,12 +76,13 @@ def gaussian_parameters(
     center: Tensor,
     sh_weight: float,
 ) -> dict[str, Tensor]:
-    """3DGS parameters (float64): ``f_dc`` [N, 3], ``f_rest`` [N, 3, 15], ``opacity`` [N],
-    ``scale`` [N] (log, isotropic). See ``export_gaussian_ply`` for the derivation."""
+    """3DGS parameters (float64): ``f_dc`` [N, 3], ``f_rest`` [N, 3, (d+1)^2 - 1] for ``sh`` of
+    degree d, ``opacity`` [N], ``scale`` [N] (log, isotropic). See ``export_gaussian_ply`` for the
+    derivation."""
     xyz64, sh64 = xyz.detach().cpu().double(), sh.detach().cpu().double()
     f_rest = sh_weight * sh64[:, :, 1:]
     d0 = directions(xyz64, torch.as_tensor(center).cpu().double())
-    rest_at_view = (f_rest * sh_basis(d0, SH_DEGREE)[:, None, 1:]).sum(-1)
+    rest_at_view = (f_rest * sh_basis(d0, sh_degree_of(sh.shape[-1]))[:, None, 1:]).sum(-1)
     f_dc = (colors.detach().cpu().double() - 0.5 - rest_at_view) / SH_C0
     dens = density.detach().cpu().double().reshape(-1).clamp(DENSITY_EPS, 1 - DENSITY_EPS)
     scale = torch.log(radius.detach().cpu().double().reshape(-1) / math.sqrt(6.0))
@@ -107,31 +112,33 @@ def export_gaussian_ply(
     - Opacity: ``logit(clamp(density, 1e-6, 1 - 1e-6))`` (3DGS applies a sigmoid).
     - Color: 3DGS evaluates ``SH(d) . f + 0.5``; the model's is ``c_ibr + w tanh(SH(d) . sh)``
       (clipped). With tanh linearized, the view dependence is kept by ``f_k = w sh_k`` for k >= 1
-      (``f_rest_j``, channel-major: j = channel * 15 + k - 1), and the IBR part, frozen at the
-      view ``center``, goes into the DC term, chosen so that the color at that view is exactly
-      ``colors``: ``f_dc = (colors - 0.5 - sum_{k>=1} f_k Y_k(d0)) / SH_C0`` with d0 the unit
-      direction center -> point. Elsewhere the error is that of the linearization, plus the change
-      of the blended cameras a static file cannot follow.
+      (``f_rest_j``, channel-major: j = channel * ((d+1)^2 - 1) + k - 1 for SH degree d, so 45
+      properties for d = 3 and none for d = 0), and the IBR part, frozen at the view ``center``,
+      goes into the DC term, chosen so that the color at that view is exactly ``colors``:
+      ``f_dc = (colors - 0.5 - sum_{k>=1} f_k Y_k(d0)) / SH_C0`` with d0 the unit direction
+      center -> point. Elsewhere the error is that of the linearization, plus the change of the
+      blended cameras a static file cannot follow.
 
     Args:
         xyz: [N, 3] positions; colors: [N, 3] the model's color seen from ``center``.
-        sh: [N, 3, 16] SH coefficients of the color residual; radius, density: [N].
+        sh: [N, 3, (d+1)^2] SH coefficients of the color residual (degree d in 0..3);
+            radius, density: [N].
         center: [3] camera center of the view the colors were computed for.
         sh_weight: the model's weight w of tanh(SH).
     """
     params = gaussian_parameters(xyz, colors, sh, radius, density, center, sh_weight)
     n = xyz.shape[0]
     xyz_np = _numpy(xyz)
-    # [N, 3, 15] -> [N, 45], channel-major as 3DGS lays f_rest out.
-    f_rest = _numpy(params["f_rest"]).reshape(n, 3 * REST)
+    # [N, 3, R] -> [N, 3 R] (R = 15 for degree 3), channel-major as 3DGS lays f_rest out.
+    f_rest = _numpy(params["f_rest"]).reshape(n, 3 * params["f_rest"].shape[-1])
     columns = {"x": xyz_np[:, 0], "y": xyz_np[:, 1], "z": xyz_np[:, 2]}
     columns |= {name: np.zeros(n, np.float32) for name in ("nx", "ny", "nz")}
     columns |= {f"f_dc_{c}": _numpy(params["f_dc"][:, c]) for c in range(3)}
-    columns |= {f"f_rest_{j}": f_rest[:, j] for j in range(3 * REST)}
+    columns |= {f"f_rest_{j}": f_rest[:, j] for j in range(f_rest.shape[1])}
     columns["opacity"] = _numpy(params["opacity"])
     columns |= {f"scale_{i}": _numpy(params["scale"]) for i in range(3)}
     columns |= {f"rot_{i}": np.full(n, 1.0 if i == 0 else 0.0, np.float32) for i in range(4)}
-    assert list(columns) == GAUSSIAN_PROPERTIES
+    assert list(columns) == gaussian_properties(sh_degree_of(sh.shape[-1]))
     return write_ply(path, columns)
 
 

@@ -36,7 +36,8 @@ def baked_colors(
     """Colors [N, 3] seen from ``center``: softmax-blended baked colors of ``sources`` plus the SH term.
 
     Args:
-        xyz: [N, 3] positions; sh: [N, 3, 16] SH coefficients; ibr: [C, N, 4] baked rgb + logit.
+        xyz: [N, 3] positions; sh: [N, 3, (d+1)^2] SH coefficients of degree d in 0..3;
+        ibr: [C, N, 4] baked rgb + logit.
         sources: indices of the cameras to blend (into ibr's first dimension).
         center: [3] camera center of the view.
     """
@@ -77,7 +78,8 @@ def render_baked_points(
 
     Args:
         xyz, radius, density: [N, 3], [N], [N] (float16 or float32, one dtype for all).
-        sh: [N, 3, 16] SH coefficients of the color residual.
+        sh: [N, 3, (d+1)^2] SH coefficients of the color residual, degree d in 0..3 (the kernels
+            take the coefficient count, 1, 4, 9 or 16, from its last dimension).
         ibr: [C, N, 4] per camera and point: baked IBR color (rgb) and blend logit.
         sources: the 1 to 16 cameras (indices into ``ibr``) blended for this view.
         K, R, T: target camera [3, 3], [3, 3], [3] (OpenCV, world to camera).

@@ -39,21 +39,26 @@ class PeelResult(NamedTuple):
 _warned_cuda_fallback = False
 
 
+def _per_camera(peel, K, R, T):
+    """``peel(K, R, T)`` -> (idx, depth) for one camera, or each stacked over a batch of cameras."""
+    if K.dim() == 2:
+        return peel(K, R, T)
+    outs = [peel(k, r, t) for k, r, t in zip(K, R, T)]
+    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+
 def _run_compiled(module, xyz, radius, K, R, T, height, width, layers, near):
     f32 = {"dtype": torch.float32, "device": xyz.device}
-    args = [t.detach().to(**f32).contiguous() for t in (xyz, radius.reshape(-1), K, R, T)]
-    if K.dim() == 2:
-        idx, depth = module.peel_points(*args, height, width, layers, near)
-        return idx, depth
-    outs = [module.peel_points(*args[:2], k, r, t, height, width, layers, near) for k, r, t in zip(*args[2:])]
-    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+    xyz, radius, K, R, T = (t.detach().to(**f32).contiguous() for t in (xyz, radius.reshape(-1), K, R, T))
+    return _per_camera(
+        lambda k, r, t: tuple(module.peel_points(xyz, radius, k, r, t, height, width, layers, near)), K, R, T
+    )
 
 
 def _run_reference(xyz, radius, K, R, T, height, width, layers, near):
-    if K.dim() == 2:
-        return peel_points_reference(xyz, radius, K, R, T, height, width, layers, near)
-    outs = [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near) for k, r, t in zip(K, R, T)]
-    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+    return _per_camera(
+        lambda k, r, t: peel_points_reference(xyz, radius, k, r, t, height, width, layers, near), K, R, T
+    )
 
 
 def _cpu_module(auto: bool):

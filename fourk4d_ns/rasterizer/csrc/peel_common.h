@@ -121,6 +121,15 @@ PEEL_HD PixelRect disc_pixel_rect(const ProjectedDisc& d, int width, int height)
 
 PEEL_HD bool rect_empty(const PixelRect& r) { return r.x0 > r.x1 || r.y0 > r.y1; }
 
+// The screen tiles (inclusive tile coordinates) that a disc's pixel rectangle touches; false when
+// it touches none. The binning step of every backend.
+PEEL_HD bool disc_tiles(const ProjectedDisc& d, int width, int height, PixelRect& tiles) {
+  const PixelRect r = disc_pixel_rect(d, width, height);
+  if (rect_empty(r)) return false;
+  tiles = PixelRect{r.x0 / kTileSize, r.y0 / kTileSize, r.x1 / kTileSize, r.y1 / kTileSize};
+  return true;
+}
+
 // Depth order of two candidates; equal depths are ordered by point index, so results are exact and
 // independent of the order in which candidates arrive.
 PEEL_HD bool nearer(float depth_a, int32_t id_a, float depth_b, int32_t id_b) {

@@ -15,30 +15,14 @@ struct TileEntry {
   float u, v, rho;
 };
 
-bool operator<(const TileEntry& a, const TileEntry& b) { return a.key < b.key; }
-
-// Scratch space kept between calls: re-touching fresh pages costs more than the work itself.
-std::vector<TileEntry>& entry_buffer() {
-  thread_local std::vector<TileEntry> buffer;
-  return buffer;
-}
-
 }  // namespace
 
 std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor& radius,
                                         const at::Tensor& K, const at::Tensor& R,
                                         const at::Tensor& T, int64_t height, int64_t width,
                                         int64_t layers, double near) {
-  fourk4d::check_cpu_float(xyz, "xyz", -1);
-  TORCH_CHECK(xyz.dim() == 2 && xyz.size(1) == 3, "xyz must be [N, 3]");
-  const int64_t n = xyz.size(0);
-  TORCH_CHECK(n < (int64_t{1} << 31), "at most 2^31 - 1 points are supported");
-  fourk4d::check_cpu_float(radius, "radius", n);
-  fourk4d::check_cpu_float(K, "K", 9);
-  fourk4d::check_cpu_float(R, "R", 9);
-  fourk4d::check_cpu_float(T, "T", 3);
-  fourk4d::check_render_sizes(height, width, layers, near);
-
+  const int64_t n =
+      fourk4d::check_peel_inputs(xyz, radius, height, width, layers, near, at::kCPU);
   const int L = static_cast<int>(layers);
   const float near_f = static_cast<float>(near);
   const fourk4d::PinholeCamera cam = fourk4d::make_camera(K, R, T);
@@ -53,7 +37,7 @@ std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor&
     return TileEntry{fourk4d::depth_index_key(d.depth, static_cast<int32_t>(i)), d.u, d.v, d.rho};
   };
   std::vector<int64_t> tile_start;
-  std::vector<TileEntry>& entries = entry_buffer();
+  std::vector<TileEntry>& entries = fourk4d::entry_buffer<TileEntry>();
   fourk4d::bin_discs(n, grid, disc_of, entry_of, tile_start, entries);
 
   // Outputs are allocated uninitialized and written once, tile by tile, by the owning threads.
@@ -62,10 +46,6 @@ std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor&
   int32_t* idx_out = idx.data_ptr<int32_t>();
   float* depth_out = depth.data_ptr<float>();
   const int W = grid.width;
-  auto disc_from_entry = [](const TileEntry& e) {
-    return ProjectedDisc{e.u, e.v, fourk4d::key_depth(e.key), e.rho};
-  };
-  auto begin_tile = [](const fourk4d::TileWindow&) {};
   // Entries arrive near to far, so the layer-th covering disc goes to slot `layer`.
   auto visit = [&](const fourk4d::TileWindow&, int x, int y, int layer, const TileEntry& e,
                    const ProjectedDisc& d, float) {
@@ -83,7 +63,7 @@ std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor&
         }
       }
   };
-  fourk4d::walk_tiles(grid, L, tile_start, entries, disc_from_entry, begin_tile, visit, end_tile);
+  fourk4d::walk_tiles(grid, L, tile_start, entries, visit, end_tile);
   return {idx, depth};
 }
 

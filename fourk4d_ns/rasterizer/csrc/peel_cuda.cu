@@ -20,11 +20,9 @@
 namespace {
 
 using fourk4d::kTileSize;
+using fourk4d::kTileThreads;
 using fourk4d::PinholeCamera;
-using fourk4d::PixelRect;
 using fourk4d::ProjectedDisc;
-
-constexpr int kBlock = kTileSize * kTileSize;
 
 __global__ void project_kernel(int n, const float* __restrict__ xyz,
                                const float* __restrict__ radius, PinholeCamera cam, float near,
@@ -41,8 +39,8 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
                               const int32_t* __restrict__ point_ids,
                               const float4* __restrict__ discs, int32_t* __restrict__ idx_out,
                               float* __restrict__ depth_out) {
-  __shared__ int32_t s_id[kBlock];
-  __shared__ float4 s_disc[kBlock];
+  __shared__ int32_t s_id[kTileThreads];
+  __shared__ float4 s_disc[kTileThreads];
   const int rank = threadIdx.y * kTileSize + threadIdx.x;
   const int x = blockIdx.x * kTileSize + threadIdx.x;
   const int y = blockIdx.y * kTileSize + threadIdx.y;
@@ -52,9 +50,9 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
   fourk4d::LayerSlots slots{idx_out + base, depth_out + base, 0, layers};
   const float px = fourk4d::pixel_center(x), py = fourk4d::pixel_center(y);
   bool done = !inside;
-  for (int start = range.x; start < range.y; start += kBlock) {
+  for (int start = range.x; start < range.y; start += kTileThreads) {
     // Also the barrier that protects the shared batch from being overwritten while in use.
-    if (__syncthreads_count(done) == kBlock) break;
+    if (__syncthreads_count(done) == kTileThreads) break;
     const int j = start + rank;
     if (j < range.y) {
       const int32_t id = point_ids[j];
@@ -62,7 +60,7 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
       s_disc[rank] = discs[id];
     }
     __syncthreads();
-    const int batch = min(kBlock, range.y - start);
+    const int batch = min(kTileThreads, range.y - start);
     for (int k = 0; k < batch && !done; ++k) {
       const float4 p = s_disc[k];
       const ProjectedDisc d{p.x, p.y, p.z, p.w};
@@ -74,57 +72,37 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
   }
 }
 
-void check_input(const at::Tensor& t, const char* name, int64_t numel) {
-  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(numel < 0 || t.numel() == numel, name, " has ", t.numel(), " elements, expected ",
-              numel);
-}
-
 }  // namespace
 
 std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor& radius,
                                          const at::Tensor& K, const at::Tensor& R,
                                          const at::Tensor& T, int64_t height, int64_t width,
                                          int64_t layers, double near) {
-  check_input(xyz, "xyz", -1);
-  TORCH_CHECK(xyz.dim() == 2 && xyz.size(1) == 3, "xyz must be [N, 3]");
-  const int64_t n = xyz.size(0);
-  TORCH_CHECK(n < (int64_t{1} << 31), "at most 2^31 - 1 points are supported");
-  check_input(radius, "radius", n);
-  TORCH_CHECK(K.numel() == 9 && R.numel() == 9 && T.numel() == 3, "K, R must be 3x3 and T 3");
-  fourk4d::check_render_sizes(height, width, layers, near);
+  const int64_t n =
+      fourk4d::check_peel_inputs(xyz, radius, height, width, layers, near, at::kCUDA);
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   const PinholeCamera cam = fourk4d::make_camera(K, R, T);
-
-  const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
-  const int tiles_x = (W + kTileSize - 1) / kTileSize;
-  const int tiles_y = (H + kTileSize - 1) / kTileSize;
+  const fourk4d::TileGrid grid(static_cast<int>(width), static_cast<int>(height));
   auto idx = at::full({height, width, layers}, fourk4d::kEmptyIndex, xyz.options().dtype(at::kInt));
   auto depth = at::full({height, width, layers}, fourk4d::kEmptyDepth, xyz.options());
   if (n == 0) return {idx, depth};
 
-  auto discs = at::empty({n, 4}, xyz.options());
-  auto tile_rects = at::empty({n, 4}, xyz.options().dtype(at::kInt));
-  auto touched = at::empty({n}, xyz.options().dtype(at::kLong));
-  const int threads = 256;
-  const int blocks = static_cast<int>((n + threads - 1) / threads);
-  project_kernel<<<blocks, threads, 0, stream>>>(
+  const fourk4d::PointBins bins(n, xyz.options());
+  project_kernel<<<fourk4d::point_blocks(n), fourk4d::kPointThreads, 0, stream>>>(
       static_cast<int>(n), xyz.data_ptr<float>(), radius.data_ptr<float>(), cam,
-      static_cast<float>(near), W, H, reinterpret_cast<float4*>(discs.data_ptr<float>()),
-      reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
+      static_cast<float>(near), grid.width, grid.height, bins.disc_data(), bins.rect_data(),
+      bins.touched_data());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
-  const fourk4d::TilePairs pairs =
-      fourk4d::sort_tile_pairs(discs, tile_rects, touched, tiles_x, tiles_y, stream);
+  const fourk4d::TilePairs pairs = fourk4d::sort_tile_pairs(bins, grid, stream);
   if (pairs.empty) return {idx, depth};
-  raster_kernel<<<dim3(tiles_x, tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
-      W, H, L, tiles_x, reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()),
-      pairs.sorted_ids.data_ptr<int32_t>(), reinterpret_cast<const float4*>(discs.data_ptr<float>()),
-      idx.data_ptr<int32_t>(), depth.data_ptr<float>());
+  raster_kernel<<<dim3(grid.tiles_x, grid.tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
+      grid.width, grid.height, static_cast<int>(layers), grid.tiles_x,
+      reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()),
+      pairs.sorted_ids.data_ptr<int32_t>(), bins.disc_data(), idx.data_ptr<int32_t>(),
+      depth.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {idx, depth};
 }

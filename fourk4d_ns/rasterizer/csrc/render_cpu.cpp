@@ -16,30 +16,23 @@ struct BlendEntry {
   float sigma, r, g, b;
 };
 
-bool operator<(const BlendEntry& a, const BlendEntry& b) { return a.key < b.key; }
-
-std::vector<BlendEntry>& entry_buffer() {
-  thread_local std::vector<BlendEntry> buffer;
-  return buffer;
-}
-
 template <typename scalar_t>
 void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& density,
             const at::Tensor& sh, const at::Tensor& ibr, const at::Tensor& sources,
-            const fourk4d::PinholeCamera& cam, const float* background,
-            float near, float sh_weight, int layers, at::Tensor& rgb, at::Tensor& acc,
-            at::Tensor& depth) {
-  const int64_t n = xyz.size(0);
+            fourk4d::BakedRender& job, float near, float sh_weight, int layers) {
+  const int64_t n = job.n;
   const scalar_t* p = xyz.data_ptr<scalar_t>();
   const scalar_t* rad = radius.data_ptr<scalar_t>();
   const scalar_t* sig = density.data_ptr<scalar_t>();
   const scalar_t* coeffs = sh.data_ptr<scalar_t>();
+  const int sh_coeffs = job.sh_coeffs;
   const scalar_t* baked = ibr.data_ptr<scalar_t>();
   const int32_t* src = sources.data_ptr<int32_t>();
   const int num_sources = static_cast<int>(sources.numel());
-  const fourk4d::TileGrid grid(static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)));
-  float center[3];
-  fourk4d::camera_center(cam, center);
+  const fourk4d::PinholeCamera& cam = job.cam;
+  const float* center = job.center;
+  const fourk4d::TileGrid grid(static_cast<int>(job.rgb.size(1)),
+                               static_cast<int>(job.rgb.size(0)));
 
   auto disc_of = [&](int64_t i, ProjectedDisc& d) {
     return fourk4d::project_disc(cam, static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
@@ -48,25 +41,22 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
   };
   auto entry_of = [&](int64_t i, const ProjectedDisc& d) {
     float c[3];
-    fourk4d::baked_point_color(i, n, baked, coeffs, src, num_sources,
+    fourk4d::baked_point_color(i, n, baked, coeffs, sh_coeffs, src, num_sources,
                                 static_cast<float>(p[3 * i]), static_cast<float>(p[3 * i + 1]),
                                 static_cast<float>(p[3 * i + 2]), center, sh_weight, c);
     return BlendEntry{fourk4d::depth_index_key(d.depth, static_cast<int32_t>(i)),
                       d.u, d.v, d.rho, static_cast<float>(sig[i]), c[0], c[1], c[2]};
   };
   std::vector<int64_t> tile_start;
-  std::vector<BlendEntry>& entries = entry_buffer();
+  std::vector<BlendEntry>& entries = fourk4d::entry_buffer<BlendEntry>();
   fourk4d::bin_discs(n, grid, disc_of, entry_of, tile_start, entries);
 
-  float* rgb_out = rgb.data_ptr<float>();
-  float* acc_out = acc.data_ptr<float>();
-  float* depth_out = depth.data_ptr<float>();
+  float* rgb_out = job.rgb.data_ptr<float>();
+  float* acc_out = job.acc.data_ptr<float>();
+  float* depth_out = job.depth.data_ptr<float>();
+  const float* background = job.background;
   const int W = grid.width;
   // Per-thread pixel state of the tile being walked.
-  auto disc_from_entry = [](const BlendEntry& e) {
-    return ProjectedDisc{e.u, e.v, fourk4d::key_depth(e.key), e.rho};
-  };
-  auto begin_tile = [](const fourk4d::TileWindow&) {};
   thread_local fourk4d::PixelBlend pixels[fourk4d::kTileSize * fourk4d::kTileSize];
   auto visit = [&](const fourk4d::TileWindow& w, int x, int y, int layer, const BlendEntry& e,
                    const ProjectedDisc& d, float dist2) {
@@ -83,8 +73,7 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
         fourk4d::write_pixel(px, background, rgb_out + 3 * at, acc_out + at, depth_out + at);
       }
   };
-  fourk4d::walk_tiles(grid, layers, tile_start, entries, disc_from_entry, begin_tile, visit,
-                      end_tile);
+  fourk4d::walk_tiles(grid, layers, tile_start, entries, visit, end_tile);
 }
 
 }  // namespace
@@ -96,18 +85,12 @@ std::vector<at::Tensor> render_baked_cpu(const at::Tensor& xyz, const at::Tensor
                                          const at::Tensor& T, const at::Tensor& background,
                                          int64_t height, int64_t width, int64_t layers,
                                          double near, double sh_weight) {
-  fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T, background, height,
-                              width, layers, near, at::kCPU);
-  const fourk4d::PinholeCamera cam = fourk4d::make_camera(K, R, T);
-  const auto bg = background.to(at::kCPU, at::kFloat).contiguous();
-  const auto f32 = xyz.options().dtype(at::kFloat);
-  auto rgb = at::empty({height, width, 3}, f32);
-  auto acc = at::empty({height, width, 1}, f32);
-  auto depth = at::empty({height, width, 1}, f32);
+  fourk4d::BakedRender job = fourk4d::prepare_baked_render(
+      xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers, near,
+      at::kCPU);
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cpu", [&] {
-    render<scalar_t>(xyz, radius, density, sh, ibr, sources, cam, bg.data_ptr<float>(),
-                     static_cast<float>(near), static_cast<float>(sh_weight),
-                     static_cast<int>(layers), rgb, acc, depth);
+    render<scalar_t>(xyz, radius, density, sh, ibr, sources, job, static_cast<float>(near),
+                     static_cast<float>(sh_weight), static_cast<int>(layers));
   });
-  return {rgb, acc, depth};
+  return job.outputs();
 }

@@ -1,7 +1,8 @@
 // CUDA backend of the fused renderer of baked sequences (see render_cpu.cpp for the CPU twin).
 //
 // 1. One thread per point projects it, computes its color from the baked data of the chosen
-//    cameras (blend_common.h) and records the tiles it touches.
+//    cameras (blend_common.h) and records the tiles it touches. The kernel is compiled per SH
+//    coefficient count (1, 4, 9 or 16), so the color loops are unrolled as for a fixed degree.
 // 2. The (tile, point) pairs are sorted near to far per tile (tile_bins_cuda.cuh).
 // 3. One 16x16 thread block per tile stages the tile's sorted discs and colors through shared
 //    memory; each thread (pixel) composites its first L covering discs front to back and writes
@@ -11,6 +12,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <type_traits>
+
 #include "baked_checks.h"
 #include "peel_cuda.h"
 #include "tile_bins_cuda.cuh"
@@ -18,10 +21,9 @@
 namespace {
 
 using fourk4d::kTileSize;
+using fourk4d::kTileThreads;
 using fourk4d::PinholeCamera;
 using fourk4d::ProjectedDisc;
-
-constexpr int kBlock = kTileSize * kTileSize;
 
 // What the per-point kernel needs besides the camera.
 struct BlendView {
@@ -31,7 +33,7 @@ struct BlendView {
   int32_t sources[fourk4d::kMaxSources];
 };
 
-template <typename scalar_t>
+template <typename scalar_t, int kShCoeffs>
 __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
                                const scalar_t* __restrict__ radius,
                                const scalar_t* __restrict__ density,
@@ -49,9 +51,26 @@ __global__ void prepare_kernel(int n, const scalar_t* __restrict__ xyz,
   float rgb[3] = {0.0f, 0.0f, 0.0f};
   if (count > 0)
     fourk4d::baked_point_color(static_cast<int64_t>(i), static_cast<int64_t>(n), ibr, sh,
-                                view.sources, view.num_sources, x, y, z, view.center,
+                                kShCoeffs, view.sources, view.num_sources, x, y, z, view.center,
                                 view.sh_weight, rgb);
   colors[i] = make_float4(rgb[0], rgb[1], rgb[2], static_cast<float>(density[i]));
+}
+
+// Calls f(std::integral_constant<int, B>()) for the SH coefficient count B = sh_coeffs (1, 4, 9 or
+// 16, as prepare_baked_render accepts).
+template <typename F>
+void dispatch_sh_coeffs(int64_t sh_coeffs, F&& f) {
+  switch (sh_coeffs) {
+    case 1:
+      return f(std::integral_constant<int, 1>());
+    case 4:
+      return f(std::integral_constant<int, 4>());
+    case 9:
+      return f(std::integral_constant<int, 9>());
+    default:
+      TORCH_CHECK(sh_coeffs == 16, "unsupported SH coefficient count ", sh_coeffs);
+      return f(std::integral_constant<int, 16>());
+  }
 }
 
 __global__ void blend_kernel(int width, int height, int layers, int tiles_x, float3 background,
@@ -60,8 +79,8 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
                              const float4* __restrict__ discs, const float4* __restrict__ colors,
                              float* __restrict__ rgb_out, float* __restrict__ acc_out,
                              float* __restrict__ depth_out) {
-  __shared__ float4 s_disc[kBlock];
-  __shared__ float4 s_color[kBlock];
+  __shared__ float4 s_disc[kTileThreads];
+  __shared__ float4 s_color[kTileThreads];
   const int rank = threadIdx.y * kTileSize + threadIdx.x;
   const int x = blockIdx.x * kTileSize + threadIdx.x;
   const int y = blockIdx.y * kTileSize + threadIdx.y;
@@ -71,9 +90,9 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
   fourk4d::PixelBlend pixel = fourk4d::empty_blend();
   int count = 0;
   bool done = !inside;
-  for (int start = range.x; start < range.y; start += kBlock) {
+  for (int start = range.x; start < range.y; start += kTileThreads) {
     // Also the barrier that protects the shared batch from being overwritten while in use.
-    if (__syncthreads_count(done) == kBlock) break;
+    if (__syncthreads_count(done) == kTileThreads) break;
     const int j = start + rank;
     if (j < range.y) {
       const int32_t id = point_ids[j];
@@ -81,7 +100,7 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
       s_color[rank] = colors[id];
     }
     __syncthreads();
-    const int batch = min(kBlock, range.y - start);
+    const int batch = min(kTileThreads, range.y - start);
     for (int k = 0; k < batch && !done; ++k) {
       const float4 p = s_disc[k];
       const ProjectedDisc d{p.x, p.y, p.z, p.w};
@@ -109,56 +128,46 @@ std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tenso
                                           const at::Tensor& T, const at::Tensor& background,
                                           int64_t height, int64_t width, int64_t layers,
                                           double near, double sh_weight) {
-  const int64_t n = fourk4d::check_baked_inputs(xyz, radius, density, sh, ibr, sources, K, R, T,
-                                                background, height, width, layers, near,
-                                                at::kCUDA);
+  const fourk4d::BakedRender job = fourk4d::prepare_baked_render(
+      xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers, near,
+      at::kCUDA);
+  const int64_t n = job.n;
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  const PinholeCamera cam = fourk4d::make_camera(K, R, T);
   BlendView view;
-  fourk4d::camera_center(cam, view.center);
+  for (int c = 0; c < 3; ++c) view.center[c] = job.center[c];
   view.sh_weight = static_cast<float>(sh_weight);
   view.num_sources = static_cast<int>(sources.numel());
   for (int s = 0; s < view.num_sources; ++s) view.sources[s] = sources.data_ptr<int32_t>()[s];
-  const auto host_bg = background.to(at::kCPU, at::kFloat).contiguous();
-  const float* bg = host_bg.data_ptr<float>();
+  const fourk4d::TileGrid grid(static_cast<int>(width), static_cast<int>(height));
 
-  const int H = static_cast<int>(height), W = static_cast<int>(width), L = static_cast<int>(layers);
-  const int tiles_x = (W + kTileSize - 1) / kTileSize;
-  const int tiles_y = (H + kTileSize - 1) / kTileSize;
-  const auto f32 = xyz.options().dtype(at::kFloat);
-  auto rgb = at::empty({height, width, 3}, f32);
-  auto acc = at::empty({height, width, 1}, f32);
-  auto depth = at::empty({height, width, 1}, f32);
-
-  auto discs = at::empty({n, 4}, f32);
-  auto colors = at::empty({n, 4}, f32);
-  auto tile_rects = at::empty({n, 4}, f32.dtype(at::kInt));
-  auto touched = at::empty({n}, f32.dtype(at::kLong));
+  const fourk4d::PointBins bins(n, xyz.options());
+  auto colors = at::empty({n, 4}, xyz.options().dtype(at::kFloat));
+  float4* color_data = reinterpret_cast<float4*>(colors.data_ptr<float>());
   if (n > 0) {
-    const int threads = 256;
-    const int blocks = static_cast<int>((n + threads - 1) / threads);
     AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cuda", [&] {
-      prepare_kernel<scalar_t><<<blocks, threads, 0, stream>>>(
-          static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
-          density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(), cam,
-          view, static_cast<float>(near), W, H, reinterpret_cast<float4*>(discs.data_ptr<float>()),
-          reinterpret_cast<float4*>(colors.data_ptr<float>()),
-          reinterpret_cast<int4*>(tile_rects.data_ptr<int>()), touched.data_ptr<int64_t>());
+      dispatch_sh_coeffs(job.sh_coeffs, [&](auto coeffs) {
+        prepare_kernel<scalar_t, decltype(coeffs)::value>
+            <<<fourk4d::point_blocks(n), fourk4d::kPointThreads, 0, stream>>>(
+                static_cast<int>(n), xyz.data_ptr<scalar_t>(), radius.data_ptr<scalar_t>(),
+                density.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), ibr.data_ptr<scalar_t>(),
+                job.cam, view, static_cast<float>(near), grid.width, grid.height,
+                bins.disc_data(), color_data, bins.rect_data(), bins.touched_data());
+      });
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  const fourk4d::TilePairs pairs =
-      fourk4d::sort_tile_pairs(discs, tile_rects, touched, tiles_x, tiles_y, stream);
+  const fourk4d::TilePairs pairs = fourk4d::sort_tile_pairs(bins, grid, stream);
   // With no pair every tile range is empty and the kernel writes the background everywhere.
-  const at::Tensor ids = pairs.empty ? at::zeros({1}, f32.dtype(at::kInt)) : pairs.sorted_ids;
-  blend_kernel<<<dim3(tiles_x, tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
-      W, H, L, tiles_x, make_float3(bg[0], bg[1], bg[2]),
-      reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()), ids.data_ptr<int32_t>(),
-      reinterpret_cast<const float4*>(discs.data_ptr<float>()),
-      reinterpret_cast<const float4*>(colors.data_ptr<float>()), rgb.data_ptr<float>(),
-      acc.data_ptr<float>(), depth.data_ptr<float>());
+  const at::Tensor ids =
+      pairs.empty ? at::zeros({1}, xyz.options().dtype(at::kInt)) : pairs.sorted_ids;
+  const float* bg = job.background;
+  blend_kernel<<<dim3(grid.tiles_x, grid.tiles_y), dim3(kTileSize, kTileSize), 0, stream>>>(
+      grid.width, grid.height, static_cast<int>(layers), grid.tiles_x,
+      make_float3(bg[0], bg[1], bg[2]), reinterpret_cast<const int2*>(pairs.ranges.data_ptr<int>()),
+      ids.data_ptr<int32_t>(), bins.disc_data(), color_data, job.rgb.data_ptr<float>(),
+      job.acc.data_ptr<float>(), job.depth.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {rgb, acc, depth};
+  return job.outputs();
 }

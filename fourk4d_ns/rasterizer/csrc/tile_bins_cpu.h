@@ -21,71 +21,72 @@
 #include <algorithm>
 #include <vector>
 
-#include "host_camera.h"
+#include "host_common.h"
 
 namespace fourk4d {
 
-inline void check_cpu_float(const at::Tensor& t, const char* name, int64_t numel) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(numel < 0 || t.numel() == numel, name, " has ", t.numel(), " elements, expected ",
-              numel);
-}
-
 inline int cpu_threads() { return std::max(1, at::get_num_threads()); }
 
-// Screen geometry of the tiles.
-struct TileGrid {
-  int width, height, tiles_x, tiles_y;
-  TileGrid(int w, int h)
-      : width(w), height(h), tiles_x((w + kTileSize - 1) / kTileSize),
-        tiles_y((h + kTileSize - 1) / kTileSize) {}
-  int64_t count() const { return static_cast<int64_t>(tiles_x) * tiles_y; }
-};
+// A tile entry starts with the point's (depth, index) sort key and its disc: an Entry is any struct
+// with members `key` (depth_index_key), `u`, `v` and `rho`, followed by what the backend needs.
+template <typename Entry>
+ProjectedDisc entry_disc(const Entry& e) {
+  return ProjectedDisc{e.u, e.v, key_depth(e.key), e.rho};
+}
+
+// Scratch space for the entries of one backend, kept per thread between calls: re-touching fresh
+// pages costs more than the work itself.
+template <typename Entry>
+std::vector<Entry>& entry_buffer() {
+  thread_local std::vector<Entry> buffer;
+  return buffer;
+}
+
+// Calls f(i, disc, tiles) for every point i that `disc_of(i, disc)` draws and whose disc touches a
+// tile (disc_tiles), in parallel.
+template <typename DiscOf, typename F>
+void for_each_binned_point(int64_t n, const TileGrid& grid, DiscOf& disc_of, F f) {
+#pragma omp parallel for num_threads(cpu_threads()) schedule(dynamic, 4096)
+  for (int64_t i = 0; i < n; ++i) {
+    ProjectedDisc d;
+    PixelRect tiles;
+    if (disc_of(i, d) && disc_tiles(d, grid.width, grid.height, tiles)) f(i, d, tiles);
+  }
+}
 
 // Steps 1 and 2. `disc_of(i, disc)` projects point i and returns whether it is drawn;
-// `entry_of(i, disc)` makes its tile entry (an Entry with a `key` member ordered by operator<).
-// On return, tile t's entries are entries[tile_start[t] .. tile_start[t + 1]), unsorted.
+// `entry_of(i, disc)` makes its tile entry. On return, tile t's entries are
+// entries[tile_start[t] .. tile_start[t + 1]), unsorted.
 template <typename Entry, typename DiscOf, typename EntryOf>
 void bin_discs(int64_t n, const TileGrid& grid, DiscOf disc_of, EntryOf entry_of,
                std::vector<int64_t>& tile_start, std::vector<Entry>& entries) {
-  const int threads = cpu_threads();
   const int64_t n_tiles = grid.count();
   tile_start.assign(n_tiles + 1, 0);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4096)
-  for (int64_t i = 0; i < n; ++i) {
-    ProjectedDisc d;
-    if (!disc_of(i, d)) continue;
-    const PixelRect r = disc_pixel_rect(d, grid.width, grid.height);
-    if (rect_empty(r)) continue;
-    for (int ty = r.y0 / kTileSize; ty <= r.y1 / kTileSize; ++ty)
-      for (int tx = r.x0 / kTileSize; tx <= r.x1 / kTileSize; ++tx) {
+  auto count = [&](int64_t, const ProjectedDisc&, const PixelRect& t) {
+    for (int ty = t.y0; ty <= t.y1; ++ty)
+      for (int tx = t.x0; tx <= t.x1; ++tx) {
 #pragma omp atomic
-        tile_start[static_cast<int64_t>(ty) * grid.tiles_x + tx + 1]++;
+        tile_start[grid.tile(tx, ty) + 1]++;
       }
-  }
+  };
+  for_each_binned_point(n, grid, disc_of, count);
   for (int64_t t = 0; t < n_tiles; ++t) tile_start[t + 1] += tile_start[t];
 
   // The order inside a list is arbitrary here; the per-tile sort makes the result deterministic,
   // since (depth, index) keys are unique.
   entries.resize(tile_start[n_tiles]);
   std::vector<int64_t> cursor(tile_start.begin(), tile_start.end() - 1);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4096)
-  for (int64_t i = 0; i < n; ++i) {
-    ProjectedDisc d;
-    if (!disc_of(i, d)) continue;
-    const PixelRect r = disc_pixel_rect(d, grid.width, grid.height);
-    if (rect_empty(r)) continue;
+  auto place = [&](int64_t i, const ProjectedDisc& d, const PixelRect& t) {
     const Entry entry = entry_of(i, d);
-    for (int ty = r.y0 / kTileSize; ty <= r.y1 / kTileSize; ++ty)
-      for (int tx = r.x0 / kTileSize; tx <= r.x1 / kTileSize; ++tx) {
+    for (int ty = t.y0; ty <= t.y1; ++ty)
+      for (int tx = t.x0; tx <= t.x1; ++tx) {
         int64_t slot;
 #pragma omp atomic capture
-        slot = cursor[static_cast<int64_t>(ty) * grid.tiles_x + tx]++;
+        slot = cursor[grid.tile(tx, ty)]++;
         entries[slot] = entry;
       }
-  }
+  };
+  for_each_binned_point(n, grid, disc_of, place);
 }
 
 // Pixel window [x0, x1] x [y0, y1] of one tile.
@@ -95,31 +96,27 @@ struct TileWindow {
   int local(int x, int y) const { return (y - y0) * kTileSize + (x - x0); }
 };
 
-// Step 3 for every tile, in parallel. `begin_tile(window)` prepares per-tile state;
+// Step 3 for every tile, in parallel: sorts the tile's entries near to far, then
 // `visit(window, x, y, layer, entry, disc, dist2)` receives the layer-th (0-based) covering disc of
 // pixel (x, y), near to far; `end_tile(window, counts)` finishes the tile with the number of discs
 // each pixel received. Each callable is invoked by the thread owning the tile.
-template <typename Entry, typename DiscFromEntry, typename BeginTile, typename Visit,
-          typename EndTile>
+template <typename Entry, typename Visit, typename EndTile>
 void walk_tiles(const TileGrid& grid, int layers, const std::vector<int64_t>& tile_start,
-                std::vector<Entry>& entries, DiscFromEntry disc_from_entry, BeginTile begin_tile,
-                Visit visit, EndTile end_tile) {
-  const int threads = cpu_threads();
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+                std::vector<Entry>& entries, Visit visit, EndTile end_tile) {
+#pragma omp parallel for num_threads(cpu_threads()) schedule(dynamic, 1)
   for (int64_t t = 0; t < grid.count(); ++t) {
     Entry* begin = entries.data() + tile_start[t];
     Entry* end = entries.data() + tile_start[t + 1];
-    std::sort(begin, end);
+    std::sort(begin, end, [](const Entry& a, const Entry& b) { return a.key < b.key; });
     const int tx0 = static_cast<int>(t % grid.tiles_x) * kTileSize;
     const int ty0 = static_cast<int>(t / grid.tiles_x) * kTileSize;
     const TileWindow window{tx0, ty0, std::min(tx0 + kTileSize, grid.width) - 1,
                             std::min(ty0 + kTileSize, grid.height) - 1};
-    begin_tile(window);
     int count[kTileSize * kTileSize] = {0};
     const int n_pixels = window.pixels();
     int n_full = 0;
     for (const Entry* e = begin; e != end && n_full < n_pixels; ++e) {
-      const ProjectedDisc d = disc_from_entry(*e);
+      const ProjectedDisc d = entry_disc(*e);
       const PixelRect r = disc_pixel_rect(d, grid.width, grid.height);
       const int x0 = std::max(r.x0, window.x0), x1 = std::min(r.x1, window.x1);
       const int y0 = std::max(r.y0, window.y0), y1 = std::min(r.y1, window.y1);

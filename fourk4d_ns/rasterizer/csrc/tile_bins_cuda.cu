@@ -35,38 +35,29 @@ __global__ void tile_ranges_kernel(int64_t m, const int64_t* __restrict__ keys,
   if (i == m - 1 || (keys[i + 1] >> 32) != tile) ranges[tile].y = static_cast<int>(i + 1);
 }
 
-
 }  // namespace
 
-TilePairs sort_tile_pairs(const at::Tensor& discs, const at::Tensor& tile_rects,
-                                 const at::Tensor& touched, int tiles_x, int tiles_y,
-                                 cudaStream_t stream) {
-  const int64_t n = discs.size(0);
-  const auto options = discs.options();
-  TilePairs out{at::Tensor(), at::zeros({static_cast<int64_t>(tiles_x) * tiles_y, 2},
-                                        options.dtype(at::kInt)),
-                true};
+TilePairs sort_tile_pairs(const PointBins& bins, const TileGrid& grid, cudaStream_t stream) {
+  const int64_t n = bins.size();
+  const auto options = bins.discs.options();
+  TilePairs out{at::Tensor(), at::zeros({grid.count(), 2}, options.dtype(at::kInt)), true};
   if (n == 0) return out;
-  const auto offsets = touched.cumsum(0);
+  const auto offsets = bins.touched.cumsum(0);
   const int64_t total = offsets[n - 1].item<int64_t>();
   if (total == 0) return out;
   TORCH_CHECK(total < (int64_t{1} << 31), "too many (tile, point) pairs: ", total);
   auto keys = at::empty({total}, options.dtype(at::kLong));
   auto point_ids = at::empty({total}, options.dtype(at::kInt));
-  const int threads = 256;
-  emit_kernel<<<static_cast<int>((n + threads - 1) / threads), threads, 0,
-                                  stream>>>(
-      static_cast<int>(n), reinterpret_cast<const float4*>(discs.data_ptr<float>()),
-      reinterpret_cast<const int4*>(tile_rects.data_ptr<int>()), offsets.data_ptr<int64_t>(),
-      tiles_x, keys.data_ptr<int64_t>(), point_ids.data_ptr<int32_t>());
+  emit_kernel<<<point_blocks(n), kPointThreads, 0, stream>>>(
+      static_cast<int>(n), bins.disc_data(), bins.rect_data(), offsets.data_ptr<int64_t>(),
+      grid.tiles_x, keys.data_ptr<int64_t>(), point_ids.data_ptr<int32_t>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
   // Stable: pairs with equal (tile, depth) keep the emit order, i.e. increasing point index.
   const auto sorted = at::sort(keys, /*stable=*/true, /*dim=*/0, /*descending=*/false);
   const auto sorted_keys = std::get<0>(sorted);
   out.sorted_ids = point_ids.index_select(0, std::get<1>(sorted)).contiguous();
-  tile_ranges_kernel<<<static_cast<int>((total + threads - 1) / threads),
-                                         threads, 0, stream>>>(
+  tile_ranges_kernel<<<point_blocks(total), kPointThreads, 0, stream>>>(
       total, sorted_keys.data_ptr<int64_t>(), reinterpret_cast<int2*>(out.ranges.data_ptr<int>()));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   out.empty = false;

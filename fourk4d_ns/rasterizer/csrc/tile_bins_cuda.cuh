@@ -1,30 +1,40 @@
 // Screen-tile binning of projected discs for the CUDA backends (index pass and fused renderer).
 //
 // After a per-point kernel has projected every point (`bin_point`: float4 disc u, v, depth, rho,
-// the tiles its pixel rectangle touches and their count), `sort_tile_pairs` emits one
-// (tile, point) pair per touched tile with the key (tile << 32 | depth bits) and sorts the pairs
-// stably, so each tile's points come out near to far, ties in depth by point index. The raster
-// kernels then walk each tile's range of the sorted point ids.
+// the tiles its pixel rectangle touches and their count, into PointBins), `sort_tile_pairs` emits
+// one (tile, point) pair per touched tile with the key (tile << 32 | depth bits) and sorts the
+// pairs stably, so each tile's points come out near to far, ties in depth by point index. The
+// raster kernels then walk each tile's range of the sorted point ids, one thread per pixel.
 #pragma once
 
 #include <torch/extension.h>
 
 #include <c10/cuda/CUDAStream.h>
 
-#include "host_camera.h"
+#include "host_common.h"
 
 namespace fourk4d {
+
+// Threads of a tile's block (one per pixel).
+constexpr int kTileThreads = kTileSize * kTileSize;
+// Threads per block of the per-point (and per-pair) kernels.
+constexpr int kPointThreads = 256;
+
+// Blocks of kPointThreads covering `count` items.
+inline int point_blocks(int64_t count) {
+  return static_cast<int>((count + kPointThreads - 1) / kPointThreads);
+}
 
 // Tiles (x0, y0, x1, y1) touched by a disc's pixel rectangle and their number (0: none).
 __device__ __forceinline__ int64_t tile_span(const ProjectedDisc& d, int width, int height,
                                              int4& tiles) {
-  const PixelRect r = disc_pixel_rect(d, width, height);
-  if (rect_empty(r)) {
+  PixelRect t;
+  if (!disc_tiles(d, width, height, t)) {
     tiles = make_int4(0, 0, -1, -1);
     return 0;
   }
-  tiles = make_int4(r.x0 / kTileSize, r.y0 / kTileSize, r.x1 / kTileSize, r.y1 / kTileSize);
-  return static_cast<int64_t>(tiles.z - tiles.x + 1) * (tiles.w - tiles.y + 1);
+  tiles = make_int4(t.x0, t.y0, t.x1, t.y1);
+  return static_cast<int64_t>(t.x1 - t.x0 + 1) * (t.y1 - t.y0 + 1);
 }
 
 // Projects point i and records its disc, the tiles it touches and their number (returned; 0 when
@@ -44,6 +54,21 @@ __device__ __forceinline__ int64_t bin_point(const PinholeCamera& cam, float x, 
   return count;
 }
 
+// What bin_point writes for N points, on the GPU: discs [N, 4] float32 (u, v, depth, rho),
+// tile_rects [N, 4] int32 and touched [N] int64.
+struct PointBins {
+  at::Tensor discs, tile_rects, touched;
+
+  PointBins(int64_t n, const at::TensorOptions& options)
+      : discs(at::empty({n, 4}, options.dtype(at::kFloat))),
+        tile_rects(at::empty({n, 4}, options.dtype(at::kInt))),
+        touched(at::empty({n}, options.dtype(at::kLong))) {}
+  int64_t size() const { return discs.size(0); }
+  float4* disc_data() const { return reinterpret_cast<float4*>(discs.data_ptr<float>()); }
+  int4* rect_data() const { return reinterpret_cast<int4*>(tile_rects.data_ptr<int>()); }
+  int64_t* touched_data() const { return touched.data_ptr<int64_t>(); }
+};
+
 // Sorted (tile, point) pairs: point ids near to far within each tile, and each tile's [start, end)
 // range into them ([tiles, 2] int32). `empty` when no point touches any tile.
 struct TilePairs {
@@ -52,9 +77,7 @@ struct TilePairs {
   bool empty;
 };
 
-// discs [N, 4] float32, tile_rects [N, 4] int32, touched [N] int64, all on the GPU
-// (defined in tile_bins_cuda.cu).
-TilePairs sort_tile_pairs(const at::Tensor& discs, const at::Tensor& tile_rects,
-                          const at::Tensor& touched, int tiles_x, int tiles_y, cudaStream_t stream);
+// Defined in tile_bins_cuda.cu.
+TilePairs sort_tile_pairs(const PointBins& bins, const TileGrid& grid, cudaStream_t stream);
 
 }  // namespace fourk4d
