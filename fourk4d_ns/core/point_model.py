@@ -60,7 +60,7 @@ class PointOutputs:
     density: Tensor
     """[N] opacity scale in (0, 1)."""
     sh: Tensor
-    """[N, 3, 16] SH coefficients of the color residual (before tanh and the 0.25 weight)."""
+    """[N, 3, (degree + 1)^2] SH coefficients of the color residual (before tanh and the 0.25 weight)."""
     delta: Tensor | None = None
     """[N, 3] deformation offsets (None without deformation)."""
     source_rgb: Tensor | None = None
