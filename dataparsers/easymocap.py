@@ -25,30 +25,36 @@ from nerfstudio.cameras import camera_utils
 from nerfstudio.cameras.cameras import Cameras, CameraType
 from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
 from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.utils.rich_utils import CONSOLE
 
-from dataparsers.easymocap_cameras import CameraRig
-from dataparsers.easymocap_layout import CaptureLayout, eval_camera_names, read_layout
+from dataparsers.easymocap_cameras import CameraRig, camera_files
+from dataparsers.easymocap_layout import MASK_FOLDERS, CaptureLayout, eval_camera_names, read_layout
 from dataparsers.easymocap_resize import prepare_files
 from dataparsers.splits import cameras_of_split, split_camera_indices
 from fourk4d_ns.carving.capture import read_carved_bounds
 from fourk4d_ns.core.camera import opencv_to_opengl, scale_intrinsics
 from fourk4d_ns.core.timeline import frame_time
-from fourk4d_ns.io.images import scaled_size
+from fourk4d_ns.io.errors import CaptureError, InputError
+from fourk4d_ns.io.images import color_curves_problem, scaled_size
 
 
 @dataclass
 class EasyMocapDataParserConfig(DataParserConfig):
-    """Reads ``images/`` (or ``videos*/``), ``masks/`` (or ``videos_masks*/``), ``intri.yml`` and ``extri.yml``
-    of an EasyMocap capture. Videos of different lengths: the first N frames of every camera are used,
-    N being the shortest video's length, with a warning."""
+    """Reads ``images_calib/`` or ``images/`` (or ``videos*/``), a mask folder (``masks/``, ``mask/``, ``msk/``,
+    ``schp/``, ``bgmtv2/``, ``rvm/`` or ``videos_masks*/``, in any of the public captures' encodings),
+    ``intri.yml`` and ``extri.yml`` of an EasyMocap capture. Videos of different lengths: the first N
+    frames of every camera are used, N being the shortest video's length, with a warning."""
 
     _target: type = field(default_factory=lambda: EasyMocapDataParser)
     data: Path = Path("data/demo")
     """Capture folder."""
     images_dir: str | None = None
-    """Image folder (or folder of per-camera videos) name; None: images/, images_calib/, else videos/, videos*/."""
+    """Image folder (or folder of per-camera videos) name; None: images_calib/, images/, else videos/, videos*/."""
     masks_dir: str | None = None
-    """Mask folder (or video folder) name; None: masks/, mask/, msk/, else videos_masks*/ (or none at all)."""
+    """Mask folder (or video folder) name; None: masks/, mask/, msk/, schp/, bgmtv2/, rvm/, else videos_masks*/."""
+    apply_color_correction: bool = False
+    """Apply the cameras' ccm_ (DNA-Rendering's per-channel color curves) to images as they are decoded
+    (fourk4d only); off: images are used as stored (images_calib/ and 4K4D's videos are corrected already)."""
     frame_format: Literal["jpg", "png"] = "jpg"
     """Format of frames decoded from videos into <data>/fourk4d/frames/: jpg (quality 95, smaller) or png (lossless)."""
     cameras: tuple[str, ...] | None = None
@@ -103,15 +109,63 @@ class EasyMocapDataParser(DataParser):
                 frame_range=(c.frame_start, c.frame_stop, c.frame_step),
                 frame_format=c.frame_format,
             )
+            self._describe(self._layout)
+            self._check_color_correction(self._layout)
         return self._layout
+
+    def _describe(self, layout: CaptureLayout) -> None:
+        """One line on where images and masks come from and how masks are read."""
+        scene = layout.scene
+        masks = "none"
+        if layout.mask_folder is not None:
+            masks = f"{_relative(layout.mask_folder, scene)}/ ({layout.mask_convention.name})"
+            others = [n for n in MASK_FOLDERS if (scene / n).is_dir() and scene / n != layout.mask_folder]
+            if others and self.config.masks_dir is None:
+                masks += f"; also there: {', '.join(others)} (--masks-dir to choose)"
+        CONSOLE.print(f"easymocap-data: images {_relative(layout.image_folder, scene)}/, masks {masks}")
+        if layout.mask_convention is not None and layout.mask_convention.name == "all background":
+            CONSOLE.print(f"[yellow]easymocap-data: the sampled masks of {layout.mask_folder} are all background")
+
+    def _check_color_correction(self, layout: CaptureLayout) -> None:
+        """Refuse to correct corrected images or to apply curves that are not curves; otherwise note
+        when images/ may want the cameras' curves."""
+        if self.config.apply_color_correction:
+            if layout.image_folder.name.startswith("images_calib"):
+                raise InputError(
+                    f"--apply-color-correction with {layout.image_folder}: those images are color-corrected "
+                    "already; correcting them again would distort their colors"
+                )
+            if not layout.rig.has_color_curves:
+                CONSOLE.print("easymocap-data: --apply-color-correction: no camera carries a ccm_; nothing to apply")
+            for i, curves in enumerate(layout.rig.color_curves if layout.rig.has_color_curves else []):
+                problem = color_curves_problem(curves)
+                if problem is not None:
+                    raise CaptureError(
+                        camera_files(layout.scene)[0],
+                        f"`ccm_{layout.camera_names[i]}` is not a set of per-channel color curves: {problem}; "
+                        "leave --apply-color-correction off to use the images as stored",
+                    )
+        elif layout.rig.has_color_curves and layout.image_folder.name == "images":
+            CONSOLE.print(
+                "easymocap-data: the cameras carry ccm_ color curves and the images come from images/; if those "
+                "are not color-corrected (no images_calib/), --apply-color-correction applies the curves"
+            )
 
     def split_cameras(self) -> tuple[list[int], list[int]]:
         """Indices (into the selected cameras) of the training and the held-out cameras."""
-        names = self.layout().camera_names
+        layout = self.layout()
+        names = layout.camera_names
         held_out = eval_camera_names(
-            self.config.data, names, self.config.eval_cameras, self.config.eval_camera_interval
+            self.config.data,
+            names,
+            self.config.eval_cameras,
+            self.config.eval_camera_interval,
+            layout.capture_camera_names,
         )
         return split_camera_indices(names, held_out, self.config.data)
+
+    def _corrects_colors(self) -> bool:
+        return self.config.apply_color_correction and self.layout().rig.has_color_curves
 
     def scene_bounds(self) -> tuple[np.ndarray, str]:
         """The scene box [2,3] and where it came from: the carved hull if present, else the cameras."""
@@ -142,6 +196,8 @@ class EasyMocapDataParser(DataParser):
             "train_cameras": train,
             "eval_cameras": evaluation,
             "scene_dir": Path(self.config.data),
+            # per selected camera, for fourk4d's image decoding; None: images are used as stored
+            "color_curves": layout.rig.color_curves if self._corrects_colors() else None,
         }
         return DataparserOutputs(
             image_filenames=[image_paths[c][f] for f, c in pairs],
@@ -150,6 +206,13 @@ class EasyMocapDataParser(DataParser):
             mask_filenames=None if mask_paths is None else [mask_paths[c][f] for f, c in pairs],
             metadata=metadata,
         )
+
+
+def _relative(folder: Path, scene: Path) -> str:
+    try:
+        return folder.relative_to(scene).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 def to_nerfstudio_cameras(

@@ -3,6 +3,12 @@
 Plain NumPy/OpenCV/Pillow code (no nerfstudio import), shared by the nerfstudio dataparser,
 ``fourk4d-orbit-path`` and tests. Every problem found is raised as ``CaptureError`` naming the
 file or folder at fault.
+
+Checked up front: the camera files (``read_cameras``), that the selected cameras look at the scene,
+every image's and mask's header and end (a truncated file is found here, in about a second for
+9,000 files), sizes, and the masks' convention from a sample of them. Image data is decoded, strictly,
+only when read: decoding every image of a 60-camera x 150-frame 2K capture takes minutes (the
+capture check command does it and lists every failure).
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from dataparsers.easymocap_cameras import CameraRig, camera_files, read_cameras
+from dataparsers.easymocap_cameras import CameraRig, camera_files, check_cameras_look_at_scene, read_cameras
 from dataparsers.easymocap_videos import decode_capture_videos, find_video_folder
 from dataparsers.video_cache import FrameFormat
 from fourk4d_ns.io import CAPTURE_CACHE_FOLDER
-from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError, InputError
+from fourk4d_ns.io.images import ImageHeader, MaskConvention, mask_convention, read_image_header
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-IMAGE_FOLDERS = ("images", "images_calib")
-MASK_FOLDERS = ("masks", "mask", "msk")
+IMAGE_FOLDERS = ("images_calib", "images")
+"""Image folders looked for, in this order: DNA-Rendering's color-corrected ``images_calib/`` (what
+4K4D trains on) before ``images/``."""
+MASK_FOLDERS = ("masks", "mask", "msk", "schp", "bgmtv2", "rvm")
+"""Mask folders looked for, in this order: binary masks, then human-parsing label maps (SCHP), then
+mattes (BackgroundMattingV2, Robust Video Matting)."""
 SPLIT_FILE = "split.json"
 FRAMES_FOLDER = f"{CAPTURE_CACHE_FOLDER}/frames"
 """Where frames decoded from a video capture go (``images/<cam>/``, ``masks/<cam>/``)."""
@@ -47,6 +57,17 @@ class CaptureLayout:
     """``image_paths[c][f]``: image of camera c at selected frame f."""
     mask_paths: list[list[Path]] | None
     """``mask_paths[c][f]``, or None when the capture has no mask folder."""
+    capture_camera_names: list[str]
+    """Every camera of the camera files, selected or not."""
+    image_folder: Path
+    """The folder the images come from (``images_calib/``, ``images/``, or decoded videos)."""
+    mask_folder: Path | None
+    """The folder the masks come from, or None."""
+    mask_convention: MaskConvention | None
+    """How the mask files mark the foreground (``fourk4d_ns.io.images.mask_convention``), or None."""
+    masks_are_plain: bool
+    """Every mask file is an 8-bit single-channel PNG holding 0/255, so that readers that take any
+    non-zero value (nerfstudio) or values above 127 as foreground agree on it."""
 
     @property
     def camera_names(self) -> list[str]:
@@ -103,38 +124,41 @@ def select_indices(
     return chosen
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file header; corrupt or non-image files raise ``CaptureError``."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except Exception as err:  # Pillow raises several types for unreadable files
-        raise CaptureError(path, f"not a readable image ({type(err).__name__}: {err})") from None
-    return height, width
-
-
-def _check_sizes(paths: list[list[Path]], names: Sequence[str], expected: np.ndarray | None, what: str) -> np.ndarray:
-    """Read every header; all files of a camera must share one size. Returns [C,2] (height, width)."""
+def _check_sizes(
+    paths: list[list[Path]], names: Sequence[str], expected: np.ndarray, what: str, source: str
+) -> tuple[np.ndarray, list[ImageHeader]]:
+    """Read every header (checking that each file is complete); every file of a camera must have its
+    expected size [C,2] (height, width; 0 where unknown: the camera's first file then sets it).
+    ``source`` says where expected sizes come from ("{camera}" and "{size}" are replaced). Returns
+    [C,2] and the headers."""
     flat = [p for per_camera in paths for p in per_camera]
     with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 4)) as pool:
-        sizes = list(pool.map(_image_size, flat))
+        headers = list(pool.map(read_image_header, flat))
     result = np.zeros((len(paths), 2), dtype=np.int64)
     position = 0
     for c, per_camera in enumerate(paths):
-        camera_sizes = sizes[position : position + len(per_camera)]
+        camera_headers = headers[position : position + len(per_camera)]
         position += len(per_camera)
-        first = expected[c] if expected is not None else camera_sizes[0]
-        for path, size in zip(per_camera, camera_sizes):
-            if tuple(size) != tuple(first):
-                raise CaptureError(
-                    path, f"{what} is {size[1]}x{size[0]} (WxH) but camera '{names[c]}' expects {first[1]}x{first[0]}"
-                )
+        known = bool(np.all(expected[c] > 0))
+        first = tuple(expected[c]) if known else (camera_headers[0].height, camera_headers[0].width)
+        camera, size = f"camera '{names[c]}'", f"{first[1]}x{first[0]}"
+        if known:
+            reason = source.format(camera=camera, size=size)
+        else:
+            reason = f"the first {what} of {camera} ({per_camera[0].name}) is {size}"
+        for path, header in zip(per_camera, camera_headers):
+            if (header.height, header.width) != first:
+                raise CaptureError(path, f"{what} is {header.width}x{header.height} (WxH) but {reason}")
         result[c] = first
-    return result
+    return result, headers
 
 
-def read_split_cameras(scene: Path) -> list[str] | None:
-    """Held-out camera names from the scene's ``split.json`` (``{"test_cameras": [...]}``), if any."""
+def read_split_cameras(scene: Path, capture_names: Sequence[str]) -> list[str] | None:
+    """Held-out camera names from the scene's ``split.json`` (``{"test_cameras": [...]}``), if any.
+
+    Every name in it (``test_cameras`` and, when present, ``train_cameras``) must be a camera of the
+    capture: a split written for another capture must not silently hold out nothing.
+    """
     path = scene / SPLIT_FILE
     if not path.is_file():
         return None
@@ -143,20 +167,42 @@ def read_split_cameras(scene: Path) -> list[str] | None:
         names = content["test_cameras"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CaptureError(path, f"expected JSON with a `test_cameras` list ({err})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise CaptureError(path, "`test_cameras` must be a list of camera names")
+    for key in ("test_cameras", "train_cameras"):
+        listed = content.get(key, [])
+        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+            raise CaptureError(path, f"`{key}` must be a list of camera names")
+        unknown = [n for n in listed if n not in capture_names]
+        if unknown:
+            raise CaptureError(
+                path, f"`{key}` names cameras the capture does not have: {unknown} (it has {', '.join(capture_names)})"
+            )
     return names
 
 
-def eval_camera_names(scene: Path, names: Sequence[str], explicit: Sequence[str] | None, interval: int) -> list[str]:
-    """Held-out cameras among ``names``: the explicit list, else the scene's ``split.json``, else
-    every ``interval``-th camera starting from the first (none when ``interval`` is 0)."""
+def eval_camera_names(
+    scene: Path, names: Sequence[str], explicit: Sequence[str] | None, interval: int, capture_names: Sequence[str]
+) -> list[str]:
+    """Held-out cameras among the selected ``names``: the explicit list (``--eval-cameras``), else the
+    scene's ``split.json``, else every ``interval``-th camera starting from the first (none when
+    ``interval`` is 0). ``capture_names`` are all cameras of the capture.
+
+    A name that is not a camera of the capture is an error. A camera of ``split.json`` that the camera
+    selection left out is simply not there; one named by ``--eval-cameras`` is an error (select it too).
+    """
     if explicit is not None:
-        unknown = [c for c in explicit if c not in names]
+        unknown = [c for c in explicit if c not in capture_names]
         if unknown:
-            raise CaptureError(scene, f"evaluation cameras {unknown} are not among the selected cameras {list(names)}")
+            raise InputError(
+                f"--eval-cameras names cameras the capture {scene} does not have: {unknown} "
+                f"(it has {', '.join(capture_names)})"
+            )
+        unselected = [c for c in explicit if c not in names]
+        if unselected:
+            raise InputError(
+                f"--eval-cameras {unselected} are not among the selected cameras ({', '.join(names)}): select them too"
+            )
         return [c for c in names if c in explicit]
-    from_file = read_split_cameras(scene)
+    from_file = read_split_cameras(scene, capture_names)
     if from_file is not None:
         return [c for c in names if c in from_file]
     if interval <= 0:
@@ -189,16 +235,19 @@ def read_layout(
     scene = Path(scene)
     if not scene.is_dir():
         raise CaptureError(scene, "capture folder not found")
-    rig = read_cameras(*camera_files(scene))
+    intri_path, extri_path = camera_files(scene)
+    rig = read_cameras(intri_path, extri_path)
+    capture_names = list(rig.names)
 
     if cameras is not None:
         unknown = [c for c in cameras if c not in rig.names]
         if unknown:
-            raise CaptureError(camera_files(scene)[0], f"selected cameras {unknown} are not in `names`")
+            raise CaptureError(intri_path, f"selected cameras {unknown} are not in `names`")
         chosen = sorted(rig.names.index(c) for c in cameras)
     else:
         chosen = select_indices(len(rig), None, *camera_range, what="camera", scene=scene)
     rig = rig.select(chosen)
+    check_cameras_look_at_scene(rig, extri_path)
 
     image_root = find_folder(scene, images_dir, IMAGE_FOLDERS, "images") or find_video_folder(scene, masks=False)
     if image_root is None:
@@ -248,11 +297,26 @@ def read_layout(
                 raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files[f] for f in frame_names])
 
-    expected = None
-    if np.all(rig.height > 0) and np.all(rig.width > 0):
-        expected = np.stack([rig.height, rig.width], axis=1)
-    sizes = _check_sizes(image_paths, rig.names, expected, "image")
+    expected = np.stack([rig.height, rig.width], axis=1)
+    sizes, _ = _check_sizes(
+        image_paths, rig.names, expected, "image", f"{{camera}} is {{size}} in {intri_path.name} (W_, H_)"
+    )
+    convention, plain = None, False
     if mask_paths is not None:
-        _check_sizes(mask_paths, rig.names, sizes, "mask")
+        _, headers = _check_sizes(mask_paths, rig.names, sizes, "mask", "the images of {camera} are {size}")
+        convention = mask_convention([p for per_camera in mask_paths for p in per_camera])
+        plain = convention.name == "0/255" and all(h.format == "PNG" and h.mode == "L" for h in headers)
     rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
-    return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)
+    return CaptureLayout(
+        scene=scene,
+        rig=rig,
+        frame_names=frame_names,
+        frame_indices=frame_indices,
+        image_paths=image_paths,
+        mask_paths=mask_paths,
+        capture_camera_names=capture_names,
+        image_folder=image_root,
+        mask_folder=mask_root,
+        mask_convention=convention,
+        masks_are_plain=plain,
+    )

@@ -14,7 +14,7 @@ from conftest import ray_miss_in_pixels, ring_rig, write_synthetic_capture
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_cameras import read_cameras
-from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.io.errors import CaptureError, InputError
 
 
 def parse(data: Path, split: str = "train", **options):
@@ -209,4 +209,7 @@ def test_missing_frame_in_one_camera(synthetic_capture: Path):
 
 
 def test_unknown_eval_camera(synthetic_capture: Path):
-    expect_error(synthetic_capture, "evaluation cameras", "capture", eval_cameras=("77",))
+    with pytest.raises(InputError, match=r"--eval-cameras names cameras the capture .* does not have: \['77'\]"):
+        parse(synthetic_capture, eval_cameras=("77",))
+    with pytest.raises(InputError, match=r"--eval-cameras \['04'\] are not among the selected cameras"):
+        parse(synthetic_capture, eval_cameras=("04",), cameras=("00", "01", "02"))

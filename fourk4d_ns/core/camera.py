@@ -113,17 +113,22 @@ def rig_fov(K: np.ndarray, height: np.ndarray) -> float:
     return float(np.degrees(2 * np.arctan(0.5 * np.median(height) / np.median(K[:, 1, 1]))))
 
 
+def nearest_point_to_axes(centers: np.ndarray, axes: np.ndarray) -> np.ndarray | None:
+    """The point [3] closest (least squares) to the lines through ``centers`` [C, 3] along unit ``axes``
+    [C, 3] (the optical axes: what the cameras look at), or None when the lines are (nearly) parallel."""
+    projectors = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]
+    A, b = projectors.sum(0), np.einsum("cij,cj->i", projectors, centers)
+    return np.linalg.solve(A, b) if np.linalg.cond(A) < 1e6 else None
+
+
 def viewing_bounds(K: np.ndarray, R: np.ndarray, T: np.ndarray, height: np.ndarray, width: np.ndarray) -> np.ndarray:
     """A box [2, 3] that every camera frames: centered on the point closest to all optical axes, with
     a half-size equal to what a typical camera's image spans at that distance. Image sizes of 0
     (unknown) are taken as twice the principal point."""
     centers = camera_center(R, T)
     axes = R[:, 2, :]  # camera z axes in world coordinates
-    projectors = np.eye(3)[None] - axes[:, :, None] * axes[:, None, :]
-    A, b = projectors.sum(0), np.einsum("cij,cj->i", projectors, centers)
-    if np.linalg.cond(A) < 1e6:
-        focus = np.linalg.solve(A, b)
-    else:  # (nearly) parallel axes, as in a forward-facing rig: look one median distance ahead
+    focus = nearest_point_to_axes(centers, axes)
+    if focus is None:  # (nearly) parallel axes, as in a forward-facing rig: look one median distance ahead
         spread = np.linalg.norm(centers - centers.mean(0), axis=1).max()
         focus = (centers + axes * max(spread, 1.0)).mean(0)
     height = np.where(height > 0, height, 2 * K[:, 1, 2])

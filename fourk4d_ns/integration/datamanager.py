@@ -16,17 +16,25 @@ from typing import Literal
 import numpy as np
 import torch
 from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.configs.dataparser_configs import AnnotatedDataParserUnion, all_dataparsers
 from nerfstudio.data.datamanagers.base_datamanager import DataManager
 from nerfstudio.data.datamanagers.full_images_datamanager import FullImageDatamanagerConfig
+from nerfstudio.data.dataparsers.base_dataparser import DataParserConfig, DataparserOutputs
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from torch.nn import Parameter
 
+from dataparsers.dynerf import DyNeRFDataParserConfig
 from dataparsers.easymocap import EasyMocapDataParserConfig
+from dataparsers.easymocap_layout import MASK_FOLDERS
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.integration.cameras import crop_camera, opencv_distortion, opencv_from_cameras, pinhole
 from fourk4d_ns.integration.carving import carve_training_views
 from fourk4d_ns.integration.frame_cache import FrameImageCache, ImageSource, LoadedImage
+from fourk4d_ns.io.errors import CaptureError, InputError
+
+NEEDED_METADATA = ("camera_names", "frame_names", "num_frames", "train_cameras", "eval_cameras", "scene_dir")
+"""What fourk4d reads from a dataparser's metadata (easymocap-data and dyn3d-data give it)."""
 
 
 @dataclass
@@ -38,8 +46,9 @@ class FourK4DDataManagerConfig(FullImageDatamanagerConfig):
     """
 
     _target: type = field(default_factory=lambda: FourK4DDataManager)
-    dataparser: EasyMocapDataParserConfig = field(default_factory=EasyMocapDataParserConfig)
-    """The capture reader."""
+    dataparser: AnnotatedDataParserUnion = field(default_factory=EasyMocapDataParserConfig)
+    """The capture reader (a subcommand, easymocap-data by default): it must give every image its camera,
+    frame and foreground mask."""
     carve: CarveSettings = field(default_factory=CarveSettings)
     """Visual-hull settings of the carving that initializes the point clouds (cached in the capture)."""
     crop_margin: float = 0.1
@@ -48,6 +57,44 @@ class FourK4DDataManagerConfig(FullImageDatamanagerConfig):
     """Memory for decoded images (uint8), kept per frame; least recently used frames are dropped."""
     seed: int = 0
     """Seed of the training image order."""
+
+
+def dataparser_name(config: DataParserConfig) -> str:
+    """The subcommand name of a dataparser config (``easymocap-data``), else its class name."""
+    return next((name for name, c in all_dataparsers.items() if type(c) is type(config)), type(config).__name__)
+
+
+def refuse_unsupported_dataparser(config: DataParserConfig) -> None:
+    """Dataparsers known not to feed fourk4d, refused before they read (or decode) anything."""
+    if isinstance(config, DyNeRFDataParserConfig):
+        raise InputError(
+            "fourk4d trains on masked foregrounds, and dyn3d-data scenes have no foreground masks (whole "
+            "scenes with their background are not supported yet); use easymocap-data captures, which have masks"
+        )
+
+
+def check_dataparser_outputs(outputs: DataparserOutputs, config: DataParserConfig) -> None:
+    """``InputError`` (``CaptureError`` for a capture without masks) unless the outputs give what fourk4d
+    reads: every image's camera and frame, a mask for every image, and the capture's camera and frame lists."""
+    name = dataparser_name(config)
+    metadata = outputs.cameras.metadata or {}
+    if "camera_index" not in metadata or "frame_index" not in metadata:
+        raise InputError(
+            f"fourk4d needs the camera and frame of every image (camera metadata `camera_index` and "
+            f"`frame_index`, as easymocap-data gives), and the {name} dataparser gives none"
+        )
+    missing = [key for key in NEEDED_METADATA if key not in outputs.metadata]
+    if missing:
+        raise InputError(f"fourk4d needs the dataparser metadata {missing}, and the {name} dataparser gives none")
+    if outputs.mask_filenames is None:
+        if isinstance(config, EasyMocapDataParserConfig):
+            looked_for = ", ".join(f"{folder}/" for folder in MASK_FOLDERS)
+            raise CaptureError(
+                outputs.metadata["scene_dir"],
+                f"fourk4d needs a foreground mask for every image; looked for {looked_for} and videos_masks*/ "
+                "and found none (--masks-dir names another folder)",
+            )
+        raise InputError(f"fourk4d needs a foreground mask for every image, and the {name} dataparser gives none")
 
 
 class SourceBank:
@@ -132,9 +179,11 @@ class FourK4DDataManager(DataManager):
         self.test_split = "test" if test_mode in ("test", "inference") else "val"
         if self.config.data is not None:
             self.config.dataparser.data = self.config.data
+        refuse_unsupported_dataparser(self.config.dataparser)
         self.dataparser = self.config.dataparser.setup()
         self.includes_time = True
         self.train_dataparser_outputs = self.dataparser.get_dataparser_outputs(split="train")
+        check_dataparser_outputs(self.train_dataparser_outputs, self.config.dataparser)
         self.eval_dataparser_outputs = self.dataparser.get_dataparser_outputs(split=self.test_split)
         # The model's initial points: exactly the training views are carved (cached after the first run).
         self.train_dataparser_outputs.metadata["carving"] = carve_training_views(
@@ -155,6 +204,7 @@ class FourK4DDataManager(DataManager):
             cams = outputs.cameras
             K, _, _ = opencv_from_cameras(cams)
             opencv_dist = opencv_distortion(cams)
+            curves = outputs.metadata.get("color_curves")
             for i in range(len(cams)):
                 key = (int(cams.metadata["camera_index"][i]), int(cams.metadata["frame_index"][i]))
                 mask = None if outputs.mask_filenames is None else outputs.mask_filenames[i]
@@ -163,6 +213,7 @@ class FourK4DDataManager(DataManager):
                     mask,
                     K[i].numpy().astype(np.float64),
                     opencv_dist[i].numpy().astype(np.float64),
+                    None if curves is None else curves[key[0]],
                 )
         return sources
 

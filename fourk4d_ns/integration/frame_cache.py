@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from fourk4d_ns.io.errors import CaptureError
-from fourk4d_ns.io.images import read_image, read_mask
+from fourk4d_ns.io.images import apply_color_curves, read_image, read_mask
 
 
 @dataclass
@@ -33,6 +33,8 @@ class ImageSource:
     """Intrinsics [3,3] at the file's resolution (pixel centers at +0.5)."""
     dist: np.ndarray
     """OpenCV distortion (k1, k2, p1, p2, k3); zeros when undistorted already."""
+    color_curves: np.ndarray | None = None
+    """Per-channel color curves [3,3] applied as the image is decoded (``apply_color_curves``), or None."""
 
 
 @dataclass
@@ -60,8 +62,11 @@ def _undistort(image: np.ndarray, source: ImageSource, interpolation: int) -> np
 
 
 def load_image(source: ImageSource) -> LoadedImage:
-    """Decode and undistort one image and its mask; unreadable or mismatched files raise ``CaptureError``."""
+    """Decode (and color-correct) and undistort one image and its mask; unreadable or mismatched files
+    raise ``CaptureError``."""
     rgb = read_image(source.image)
+    if source.color_curves is not None:
+        rgb = apply_color_curves(rgb, source.color_curves)
     if source.mask is None:
         mask = np.ones(rgb.shape[:2], dtype=bool)
     else:
