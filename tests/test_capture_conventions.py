@@ -117,10 +117,12 @@ def test_the_folder_decides_not_one_file(tmp_path: Path):
     matte = np.round(soft(disc()) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), matte)
     cv2.imwrite(str(tmp_path / "b.png"), np.where(disc(), 255, 0).astype(np.uint8))  # binary in this frame
-    cv2.imwrite(str(tmp_path / "c.png"), np.where(matte > 200, 255, 3).astype(np.uint8))  # faint haze: not labels
+    faint = np.where(matte > 200, 40, 3).astype(np.uint8)  # the subject nearly gone: only faint values
+    cv2.imwrite(str(tmp_path / "c.png"), faint)
+    assert mask_convention([tmp_path / "c.png"]).name == "label values"  # alone it would read as labels
     convention = mask_convention(sorted(tmp_path.glob("*.png")))
     assert convention.name == "soft (threshold 128)"
-    assert not read_mask(tmp_path / "c.png", convention)[0, 0]
+    assert not read_mask(tmp_path / "c.png", convention).any()
     cv2.imwrite(str(tmp_path / "empty.png"), np.zeros((48, 64), np.uint8))
     assert mask_convention([tmp_path / "empty.png"]).name == "all background"
     # A 0/1 label folder stays one even when the sampled frames include empty ones.
