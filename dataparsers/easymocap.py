@@ -89,8 +89,8 @@ class EasyMocapDataParser(DataParser):
         self.includes_time = True
         self._layout: CaptureLayout | None = None
 
-    def layout(self) -> CaptureLayout:
-        """The capture's validated layout (read once)."""
+    def layout(self, check_sizes: bool = True) -> CaptureLayout:
+        """The capture's validated layout, read once, by the first call (``check_sizes``: see ``read_layout``)."""
         if self._layout is None:
             c = self.config
             self._layout = read_layout(
@@ -102,6 +102,7 @@ class EasyMocapDataParser(DataParser):
                 frames=c.frames,
                 frame_range=(c.frame_start, c.frame_stop, c.frame_step),
                 frame_format=c.frame_format,
+                check_sizes=check_sizes,
             )
         return self._layout
 

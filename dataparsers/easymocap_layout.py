@@ -174,6 +174,7 @@ def read_layout(
     frame_range: tuple[int, int | None, int] = (0, None, 1),
     frame_format: FrameFormat | None = None,
     progress: bool = True,
+    check_sizes: bool = True,
 ) -> CaptureLayout:
     """Read a capture's cameras and file lists, select cameras and frames, and validate everything.
 
@@ -185,6 +186,9 @@ def read_layout(
     once into ``FRAMES_FOLDER`` (``frame_format``: see ``decode_videos``; ``progress`` shows a bar) and
     read from there; when its videos differ in length, every camera's first N frames are used, N being
     the shortest video's length (with a warning).
+
+    ``check_sizes=False`` opens no image or mask file (``fourk4d-check`` decodes them all itself); the
+    rig then keeps the camera files' ``H_``/``W_``, 0 where absent.
     """
     scene = Path(scene)
     if not scene.is_dir():
@@ -248,6 +252,8 @@ def read_layout(
                 raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files[f] for f in frame_names])
 
+    if not check_sizes:
+        return CaptureLayout(scene, rig, frame_names, frame_indices, image_paths, mask_paths)
     expected = None
     if np.all(rig.height > 0) and np.all(rig.width > 0):
         expected = np.stack([rig.height, rig.width], axis=1)
