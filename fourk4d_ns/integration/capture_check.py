@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +31,11 @@ from fourk4d_ns.integration.rig_picture import RigDrawing, draw_rig
 from fourk4d_ns.io import CAPTURE_CACHE_FOLDER
 from fourk4d_ns.io.atomic import atomic_write_bytes
 from fourk4d_ns.io.decoding import DecodedFile, decode_strictly
-from fourk4d_ns.io.images import read_mask, resize_mask, scaled_size
+from fourk4d_ns.io.images import read_image, read_mask, resize_mask, scaled_size
 from fourk4d_ns.io.progress import progress_bar
 
 FULL_COVERAGE = 0.99
 """A mask with at least this fraction of foreground pixels is reported as full."""
-MASK_CONVENTION = "values above 127 are foreground"
-"""How the masks are read (``io.images.read_mask``)."""
 PICTURE = f"{CAPTURE_CACHE_FOLDER}/check/rig.png"
 """Where the rig's picture goes inside the capture unless told otherwise."""
 
@@ -132,15 +131,23 @@ class CaptureCheck:
         atomic_write_bytes(Path(path), json.dumps(content, indent=1).encode())
 
 
-def _decode_all(layout: CaptureLayout, workers: int, progress: bool) -> tuple[list, list | None]:
-    """Every image and mask decoded in parallel threads: ``[c][f]`` grids of ``DecodedFile``."""
-    jobs = [(path, False) for per_camera in layout.image_paths for path in per_camera]
+def mask_reader(layout: CaptureLayout) -> tuple[Callable[[Path], np.ndarray], str]:
+    """How this capture's masks are read (path -> boolean foreground) and that convention in words: the
+    check's one place for the mask convention."""
+    return read_mask, "values above 127 are foreground"
+
+
+def _decode_all(
+    layout: CaptureLayout, read: Callable[[Path], np.ndarray], workers: int, progress: bool
+) -> tuple[list, list | None]:
+    """Every image and mask (read with ``read``) decoded in parallel threads: ``[c][f]`` grids of ``DecodedFile``."""
+    jobs = [(path, read_image) for per_camera in layout.image_paths for path in per_camera]
     if layout.mask_paths is not None:
-        jobs += [(path, True) for per_camera in layout.mask_paths for path in per_camera]
+        jobs += [(path, read) for per_camera in layout.mask_paths for path in per_camera]
     results: list[DecodedFile] = []
     with progress_bar("decoding images and masks", len(jobs), enabled=progress) as advance:
 
-        def decode(job: tuple[Path, bool]) -> DecodedFile:
+        def decode(job: tuple[Path, Callable]) -> DecodedFile:
             decoded = decode_strictly(*job)
             advance()
             return decoded
@@ -226,6 +233,7 @@ def _some(names: list[str], shown: int = 8) -> str:
 def _consistency(
     report: CaptureCheck,
     layout: CaptureLayout,
+    read: Callable[[Path], np.ndarray],
     sizes: np.ndarray,
     settings: ConsistencySettings,
     workers: int,
@@ -252,7 +260,7 @@ def _consistency(
             if camera.coverage[f] is None or not camera.coverage[f]:
                 masks.append(None)  # unreadable, wrong size or empty
                 continue
-            masks.append(resize_mask(read_mask(layout.mask_paths[c][f]), tuple(small[c])) > 0)
+            masks.append(resize_mask(read(layout.mask_paths[c][f]), tuple(small[c])) > 0)
         frames.append((masks, [None if m is None else mask_distance(torch.from_numpy(m)) for m in masks]))
     result = check_consistency(frames, cameras, search.float(), settings, workers, progress)
 
@@ -293,12 +301,13 @@ def check_capture(
     layout = parser.layout(check_sizes=False)
     _, held_out = parser.split_cameras()
     rig = layout.rig
+    read, convention = mask_reader(layout)
     report = CaptureCheck(
         scene=str(layout.scene),
         camera_files=[str(p) for p in camera_files(layout.scene)],
         images=str(layout.image_paths[0][0].parent.parent),
         masks=None if layout.mask_paths is None else str(layout.mask_paths[0][0].parent.parent),
-        mask_convention=MASK_CONVENTION,
+        mask_convention=convention,
         flag_ratio=settings.flag_ratio,
         frames=list(layout.frame_names),
         cameras=[
@@ -307,7 +316,7 @@ def check_capture(
         ],
     )
     workers = workers or os.cpu_count() or 1
-    images, masks = _decode_all(layout, workers, progress)
+    images, masks = _decode_all(layout, read, workers, progress)
     report.files_decoded = sum(map(len, images)) + (sum(map(len, masks)) if masks is not None else 0)
     sizes = _camera_sizes(layout, images)
     for camera, (height, width) in zip(report.cameras, sizes):
@@ -319,7 +328,7 @@ def check_capture(
         report.errors.append("no mask folder (masks/, mask/, msk/ or videos_masks*/): fourk4d needs masks")
     else:
         _coverage(report, masks, sizes)
-        hulls = _consistency(report, layout, sizes, settings, workers, progress)
+        hulls = _consistency(report, layout, read, sizes, settings, workers, progress)
 
     roles = ["flagged" if c.flagged else "held-out" if c.held_out else "train" for c in report.cameras]
     drawing = RigDrawing(

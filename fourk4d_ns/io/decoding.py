@@ -7,13 +7,14 @@ counts as decodable when Pillow decodes it completely (truncated files not allow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from fourk4d_ns.io.errors import CaptureError
-from fourk4d_ns.io.images import read_image, read_mask
 
 
 @dataclass
@@ -30,8 +31,9 @@ class DecodedFile:
     """Masks only: the fraction of foreground pixels."""
 
 
-def decode_strictly(path: Path, mask: bool) -> DecodedFile:
-    """Decodes an image (``mask=False``) or a mask file completely; never raises for a bad file."""
+def decode_strictly(path: Path, read: Callable[[Path], np.ndarray]) -> DecodedFile:
+    """Decodes a file completely with Pillow, then with ``read`` (``io.images.read_image``, or a mask
+    reader returning a boolean array, whose mean is then the coverage); never raises for a bad file."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global some libraries set; it would hide truncated files
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set: truncated images would pass unnoticed")
     try:
@@ -42,8 +44,8 @@ def decode_strictly(path: Path, mask: bool) -> DecodedFile:
     except Exception as err:  # Pillow raises several types for unreadable files
         return DecodedFile(problem=f"{type(err).__name__}: {err}")
     try:
-        pixels = read_mask(path) if mask else read_image(path)
+        pixels = read(path)
     except CaptureError as err:
         return DecodedFile(problem=f"OpenCV: {err.problem}")
     height, width = pixels.shape[:2]
-    return DecodedFile(height, width, None, float(pixels.mean()) if mask else None)
+    return DecodedFile(height, width, None, float(pixels.mean()) if pixels.dtype == bool else None)
