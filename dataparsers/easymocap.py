@@ -95,8 +95,8 @@ class EasyMocapDataParser(DataParser):
         self.includes_time = True
         self._layout: CaptureLayout | None = None
 
-    def layout(self) -> CaptureLayout:
-        """The capture's validated layout (read once)."""
+    def layout(self, check_sizes: bool = True) -> CaptureLayout:
+        """The capture's validated layout, read once, by the first call (``check_sizes``: see ``read_layout``)."""
         if self._layout is None:
             c = self.config
             self._layout = read_layout(
@@ -108,6 +108,7 @@ class EasyMocapDataParser(DataParser):
                 frames=c.frames,
                 frame_range=(c.frame_start, c.frame_stop, c.frame_step),
                 frame_format=c.frame_format,
+                check_sizes=check_sizes,
             )
             self._describe(self._layout)
             self._check_color_correction(self._layout)
@@ -118,7 +119,9 @@ class EasyMocapDataParser(DataParser):
         scene = layout.scene
         masks = "none"
         if layout.mask_folder is not None:
-            masks = f"{_relative(layout.mask_folder, scene)}/ ({layout.mask_convention.name})"
+            masks = f"{_relative(layout.mask_folder, scene)}/"
+            if layout.mask_convention is not None:  # None: the files were not opened (check_sizes=False)
+                masks += f" ({layout.mask_convention.name})"
             others = [n for n in MASK_FOLDERS if (scene / n).is_dir() and scene / n != layout.mask_folder]
             if others and self.config.masks_dir is None:
                 masks += f"; also there: {', '.join(others)} (--masks-dir to choose)"

@@ -220,6 +220,7 @@ def read_layout(
     frame_range: tuple[int, int | None, int] = (0, None, 1),
     frame_format: FrameFormat | None = None,
     progress: bool = True,
+    check_sizes: bool = True,
 ) -> CaptureLayout:
     """Read a capture's cameras and file lists, select cameras and frames, and validate everything.
 
@@ -231,6 +232,9 @@ def read_layout(
     once into ``FRAMES_FOLDER`` (``frame_format``: see ``decode_videos``; ``progress`` shows a bar) and
     read from there; when its videos differ in length, every camera's first N frames are used, N being
     the shortest video's length (with a warning).
+
+    ``check_sizes=False`` opens no image or mask file (``fourk4d-check`` decodes them all itself); the
+    rig then keeps the camera files' ``H_``/``W_``, 0 where absent.
     """
     scene = Path(scene)
     if not scene.is_dir():
@@ -297,6 +301,20 @@ def read_layout(
                 raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files[f] for f in frame_names])
 
+    if not check_sizes:  # no file is opened: fourk4d-check reads them all itself and lists every problem
+        return CaptureLayout(
+            scene=scene,
+            rig=rig,
+            frame_names=frame_names,
+            frame_indices=frame_indices,
+            image_paths=image_paths,
+            mask_paths=mask_paths,
+            capture_camera_names=capture_names,
+            image_folder=image_root,
+            mask_folder=mask_root,
+            mask_convention=None,
+            masks_are_plain=False,
+        )
     expected = np.stack([rig.height, rig.width], axis=1)
     sizes, _ = _check_sizes(
         image_paths, rig.names, expected, "image", f"{{camera}} is {{size}} in {intri_path.name} (W_, H_)"
