@@ -259,7 +259,7 @@ def read_layout(
             scene, f"no image folder: expected one of {', '.join(IMAGE_FOLDERS)}/, or videos in videos*/"
         )
     mask_root = find_folder(scene, masks_dir, MASK_FOLDERS, "masks") or find_video_folder(scene, masks=True)
-    decoded = decode_capture_videos(scene / FRAMES_FOLDER, image_root, mask_root, rig.names, frame_format, progress)
+    decoded = decode_capture_videos(scene / FRAMES_FOLDER, image_root, mask_root, rig, frame_format, progress)
     image_root, mask_root = decoded.images, decoded.masks
     per_camera_images = []
     for name in rig.names:

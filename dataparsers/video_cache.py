@@ -3,7 +3,9 @@
 Images are stored as JPEG (quality 95, full-resolution chroma) unless PNG is asked for: the frames are
 already lossy video, JPEG adds far less error than the codec did (measured in the README) and takes
 a fraction of PNG's disk space and load time, which matters at 60 cameras x 150 frames x 2K.
-Masks are always PNG with 0/255 values (decoded luma above 127 is foreground).
+Masks are always PNG with 0/255 values: read from mask videos (red channel above 127), or derived
+from foreground-only image videos (``derived-mask``, see ``foreground_masks``). 4K4D's cropped
+videos are pasted back into the camera's full frame first (``video_crops``).
 
 Interruptions cost nothing but the frame in flight: every frame is written atomically, and each
 camera folder holds a record (``decoded.json``) that says "in progress" while frames are written and
@@ -28,13 +30,19 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from dataparsers.video_frames import FrameKind, VideoInfo, probe_video, read_frames
+from dataparsers.foreground_masks import RULE as DERIVED_MASK_RULE
+from dataparsers.foreground_masks import foreground_mask
+from dataparsers.video_crops import CropPlacement, parse_video_name
+from dataparsers.video_frames import MASK_RULE, VideoInfo, probe_video, read_frames
 from fourk4d_ns.io.atomic import atomic_write_bytes
 from fourk4d_ns.io.errors import CaptureError
 from fourk4d_ns.io.images import resize_image, resize_mask, scaled_size, write_image_atomic
 from fourk4d_ns.io.progress import progress_bar
 
 FrameFormat = Literal["jpg", "png"]
+CacheKind = Literal["image", "mask", "derived-mask"]
+"""What a camera's frames become: images, masks read from mask videos, or masks derived from
+foreground-only image videos."""
 RECORD_NAME = "decoded.json"
 RECORD_VERSION = 1
 JPEG_PARAMS = (cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444)
@@ -92,13 +100,18 @@ class _CameraJob:
     name: str
     info: VideoInfo
     folder: Path
-    kind: FrameKind
+    kind: CacheKind
     suffix: str
     size: tuple[int, int]
+    placement: CropPlacement | None
+    """Where a cropped video's frames go in the full frame (None: the video is the full frame)."""
 
     @property
     def source(self) -> dict:
-        """Everything the decoded frames depend on; a record that differs in any of it is stale."""
+        """Everything the decoded frames depend on; a record that differs in any of it is stale.
+
+        (A cropped video's placement is in its file name; images have no rule, so their records from
+        before masks had one stay valid.)"""
         stat = self.info.path.stat()
         return {
             "version": RECORD_VERSION,
@@ -109,7 +122,17 @@ class _CameraJob:
             "suffix": self.suffix,
             "height": self.size[0],
             "width": self.size[1],
+            "rule": {"mask": MASK_RULE, "derived-mask": DERIVED_MASK_RULE}.get(self.kind),
         }
+
+    def convert(self, frame: np.ndarray) -> np.ndarray:
+        """A decoded frame as it is stored: in the full frame, at the cache's size, masks as 0/255."""
+        if self.placement is not None:
+            frame = self.placement.place(frame)
+        if self.kind == "mask":
+            return resize_mask(frame, self.size)
+        frame = resize_image(frame, self.size)
+        return foreground_mask(frame).astype(np.uint8) * 255 if self.kind == "derived-mask" else frame
 
     def is_complete(self, record: dict | None) -> bool:
         """Whether the record marks this very decode as finished and every frame file is there."""
@@ -133,13 +156,13 @@ class _CameraJob:
             leftover.unlink()
         present = {p.name for p in self.folder.iterdir()}
         _write_record(self.folder, {**source, "complete": False})
-        for index, frame in enumerate(read_frames(self.info.path, self.kind, self.info.num_frames)):
+        frames = read_frames(self.info.path, "mask" if self.kind == "mask" else "image", self.info.num_frames)
+        for index, frame in enumerate(frames):
             if stop.is_set():
                 return
             name = frame_file_name(index, self.suffix)
             if name not in present:
-                frame = resize_mask(frame, self.size) if self.kind == "mask" else resize_image(frame, self.size)
-                write_frame(self.folder / name, frame)
+                write_frame(self.folder / name, self.convert(frame))
             advance()
         _write_record(self.folder, {**source, "complete": True, "frames": self.info.num_frames})
 
@@ -149,39 +172,58 @@ def _existing_suffix(folder: Path) -> str | None:
     return record.get("suffix") if record is not None and record.get("complete") else None
 
 
+def _full_frame(info: VideoInfo, expected: tuple[int, int] | None) -> tuple[tuple[int, int], CropPlacement | None]:
+    """A video's full frame size (its own, or a cropped video's FHxFW) and placement, checked against
+    the camera's size where known; ``CaptureError`` names the video otherwise."""
+    if info.num_frames == 0:
+        raise CaptureError(info.path, "the video has no frames")
+    placement = parse_video_name(info.path)[1]
+    if placement is not None:
+        placement.check(info)
+    size = placement.full if placement is not None else (info.height, info.width)
+    if expected is not None and min(expected) > 0 and tuple(expected) != size:
+        raise CaptureError(
+            info.path,
+            f"holds {size[1]}x{size[0]} (WxH) frames but the camera files give {expected[1]}x{expected[0]}",
+        )
+    return size, placement
+
+
 def decode_videos(
     videos: Mapping[str, Path],
     root: Path,
-    kind: FrameKind,
+    kind: CacheKind,
     frame_format: FrameFormat | None = None,
     downscale_factor: float = 1.0,
     progress: bool = True,
     workers: int | None = None,
+    camera_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> DecodedVideos:
     """Decode every frame of each camera's video into ``root/<camera>/`` unless already there.
 
-    ``frame_format`` applies to images (masks are PNG); None keeps an existing complete cache in
-    whichever format it has and decodes new cameras to JPEG. ``downscale_factor`` shrinks frames
-    with area interpolation as they are written. Raises ``CaptureError`` naming any video that cannot
-    be read or decoded to its end.
+    ``kind``: see ``CacheKind``; ``frame_format`` applies to images (masks are PNG); None keeps an
+    existing complete cache in whichever format it has and decodes new cameras to JPEG.
+    ``downscale_factor`` shrinks frames with area interpolation as they are written. Cropped videos
+    (``video_crops``) are pasted into their full frame. ``camera_sizes`` ((height, width), 0 where
+    unknown) are what each camera's full frame must be. Raises ``CaptureError`` naming any video that
+    cannot be read, decoded to its end, or placed.
     """
     root = Path(root)
     infos = {name: probe_video(path) for name, path in videos.items()}
-    for info in infos.values():
-        if info.num_frames == 0:
-            raise CaptureError(info.path, "the video has no frames")
     jobs = []
     for name, info in infos.items():
+        full, placement = _full_frame(info, (camera_sizes or {}).get(name))
         folder = root / name
-        suffix = "png" if kind == "mask" else (frame_format or _existing_suffix(folder) or "jpg")
-        size = scaled_size(info.height, info.width, downscale_factor)
-        jobs.append(_CameraJob(name, info, folder, kind, suffix, size))
+        suffix = "png" if kind != "image" else (frame_format or _existing_suffix(folder) or "jpg")
+        size = scaled_size(*full, downscale_factor)
+        jobs.append(_CameraJob(name, info, folder, kind, suffix, size, placement))
     pending = [job for job in jobs if not (job.folder.is_dir() and job.is_complete(_read_record(job.folder)))]
 
     if pending:
         stop = threading.Event()
         total = sum(job.info.num_frames for job in pending)
-        description = f"decoding {len(pending)} {kind} videos into {root}"
+        videos_of = "foreground-only videos: deriving masks" if kind == "derived-mask" else f"{kind} videos"
+        description = f"decoding {len(pending)} {videos_of} into {root}"
         with progress_bar(description, total, enabled=progress) as advance:
             pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1))
             try:

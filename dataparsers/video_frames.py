@@ -19,7 +19,10 @@ from fourk4d_ns.io.errors import CaptureError
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 FrameKind = Literal["image", "mask"]
-"""``image``: RGB uint8 [H,W,3]; ``mask``: boolean [H,W], luma above 127 is foreground."""
+"""``image``: RGB uint8 [H,W,3]; ``mask``: boolean [H,W], the red channel above 127 is foreground (grey
+mask videos have it in every channel; 4K4D's full-frame mask videos in the red channel only)."""
+MASK_RULE = "red>127"
+"""How mask frames are read, recorded with decoded masks so that a change decodes them again."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def read_frames(path: Path, kind: FrameKind, limit: int) -> Iterator[np.ndarray]
             stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads: large frames decode several times faster
             for frame in container.decode(stream) if limit > 0 else ():
                 if kind == "mask":
-                    yield frame.to_ndarray(format="gray") > 127
+                    yield frame.to_ndarray(format="rgb24")[..., 0] > 127
                 else:
                     yield frame.to_ndarray(format="rgb24")
                 index += 1

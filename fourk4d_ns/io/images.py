@@ -35,10 +35,12 @@ def scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """An image resized to (height, width) with area interpolation (unchanged when already that size)."""
+    """An image resized to (height, width): area interpolation when shrinking, bilinear when enlarging
+    (OpenCV's area mode enlarges by repeating pixels); unchanged when already that size."""
     if image.shape[:2] == tuple(size):
         return image
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    enlarging = size[0] * size[1] > image.shape[0] * image.shape[1]
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR if enlarging else cv2.INTER_AREA)
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
