@@ -208,8 +208,15 @@ def _atomic_yaml(path: Path, write) -> None:
         storage.release()
 
 
-def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "easyvolcap"] = "easymocap") -> None:
-    """Write ``intri.yml`` and ``extri.yml`` into ``scene`` in either spelling, atomically."""
+def write_cameras(
+    scene: Path,
+    rig: CameraRig,
+    spelling: Literal["easymocap", "easyvolcap"] = "easymocap",
+    intri_extra: dict[str, np.ndarray] | None = None,
+    extri_extra: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write ``intri.yml`` and ``extri.yml`` into ``scene`` in either spelling, atomically; the ``*_extra``
+    matrices (e.g. ``ccm_<cam>``) are added at the end of their file."""
     scene = Path(scene)
 
     def write_intri(storage: cv2.FileStorage) -> None:
@@ -223,6 +230,8 @@ def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "e
             if rig.height[i] > 0 and rig.width[i] > 0:
                 storage.write(f"H_{name}", int(rig.height[i]))
                 storage.write(f"W_{name}", int(rig.width[i]))
+        for key, value in (intri_extra or {}).items():
+            storage.write(key, np.asarray(value, dtype=np.float64))
 
     def write_extri(storage: cv2.FileStorage) -> None:
         _write_names(storage, rig.names)
@@ -232,6 +241,8 @@ def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "e
             else:
                 storage.write(f"Rot_{name}", rig.R[i].astype(np.float64))
             storage.write(f"T_{name}", rig.T[i].reshape(3, 1).astype(np.float64))
+        for key, value in (extri_extra or {}).items():
+            storage.write(key, np.asarray(value, dtype=np.float64))
 
     _atomic_yaml(scene / "intri.yml", write_intri)
     _atomic_yaml(scene / "extri.yml", write_extri)
