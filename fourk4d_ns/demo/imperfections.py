@@ -19,9 +19,9 @@ LENS_STREAM, COLOR_STREAM, CALIBRATION_STREAM = 1, 2, 3
 def lens_distortion(count: int, seed: int) -> np.ndarray:
     """OpenCV (k1, k2, p1, p2, k3) [count, 5] of plausible barrel lenses, slightly different per camera:
     k1 in [-0.30, -0.18] (the image corners of the demo rig move inwards by 4-7% of their radius),
-    k2 in [0.04, 0.12], tangential terms below 1e-3, |k3| below 0.01. The model stays monotonic up to
-    a normalized radius of about 1.1, twice the demo images' corners, so no point outside a view
-    folds into it."""
+    k2 in [0.04, 0.12], tangential terms below 1e-3, |k3| below 0.01. Even the worst draw stays
+    monotonic up to a normalized radius of 1.15 and maps radii up to 1.2 (the farthest of carving's
+    search box) beyond 0.74, outside the images' corners (0.5-0.65): no point folds back into a view."""
     rng = np.random.default_rng((seed, LENS_STREAM))
     return np.stack(
         [
