@@ -336,8 +336,14 @@ def _atomic_yaml(path: Path, write) -> None:
         storage.release()
 
 
-def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "easyvolcap"] = "easymocap") -> None:
-    """Write ``intri.yml`` and ``extri.yml`` into ``scene`` in either spelling, atomically."""
+def write_cameras(
+    scene: Path,
+    rig: CameraRig,
+    spelling: Literal["easymocap", "easyvolcap"] = "easymocap",
+    extri_extra: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write ``intri.yml`` and ``extri.yml`` into ``scene`` in either spelling, atomically; the ``extri_extra``
+    matrices (e.g. EasyVolcap's ``R_<cam>`` next to ``Rot_<cam>``) are added at the end of extri.yml."""
     scene = Path(scene)
 
     def write_intri(storage: cv2.FileStorage) -> None:
@@ -362,6 +368,8 @@ def write_cameras(scene: Path, rig: CameraRig, spelling: Literal["easymocap", "e
             else:
                 storage.write(f"Rot_{name}", rig.R[i].astype(np.float64))
             storage.write(f"T_{name}", rig.T[i].reshape(3, 1).astype(np.float64))
+        for key, value in (extri_extra or {}).items():
+            storage.write(key, np.asarray(value, dtype=np.float64))
 
     _atomic_yaml(scene / "intri.yml", write_intri)
     _atomic_yaml(scene / "extri.yml", write_extri)

@@ -36,6 +36,8 @@ IMAGE_FOLDERS = ("images_calib", "images")
 MASK_FOLDERS = ("masks", "mask", "msk", "schp", "bgmtv2", "rvm")
 """Mask folders looked for, in this order: binary masks, then human-parsing label maps (SCHP), then
 mattes (BackgroundMattingV2, Robust Video Matting)."""
+MASKS_LOOKED_FOR = ", ".join(f"{folder}/" for folder in MASK_FOLDERS) + " and videos_masks*/"
+"""Where masks are looked for, as error messages list it."""
 SPLIT_FILE = "split.json"
 FRAMES_FOLDER = f"{CAPTURE_CACHE_FOLDER}/frames"
 """Where frames decoded from a video capture go (``images/<cam>/``, ``masks/<cam>/``)."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dataparsers.easymocap_cameras import read_cameras, write_cameras
+from dataparsers.easymocap_layout import MASKS_LOOKED_FOR
 from fourk4d_ns.cli import check
 
 
@@ -105,7 +106,7 @@ def test_a_capture_without_masks_fails(tiny_demo_copy: Path, tmp_path: Path):
     shutil.rmtree(tiny_demo_copy / "masks")
     status, report = run_check(tiny_demo_copy, tmp_path)
     assert status == 1 and report["masks"] is None
-    assert report["errors"] == ["no mask folder (masks/, mask/, msk/ or videos_masks*/): fourk4d needs masks"]
+    assert report["errors"] == [f"no mask folder (looked for {MASKS_LOOKED_FOR}): fourk4d needs masks"]
 
 
 def test_errors_of_the_command_itself_exit_with_2(tmp_path: Path, capsys):

@@ -10,6 +10,7 @@ from typing import Literal
 
 from fourk4d_ns.cli.common import CommandOptions, run_command
 from fourk4d_ns.demo.capture import PRESETS, write_demo_capture
+from fourk4d_ns.demo.flavors import Flavor
 from fourk4d_ns.demo.video_layouts import VideoLayout
 
 
@@ -25,9 +26,16 @@ class DemoSceneCommand(CommandOptions):
     """Varies texture colors and motion phases slightly; the same seed gives identical files."""
     overwrite: bool = False
     """Replace an existing, non-empty output folder."""
+    flavor: Flavor = "easymocap"
+    """Write the files as a public capture has them: easymocap (images/, masks/ PNG), dna-rendering
+    (images_calib/ and raw images/ JPEG with ccm_, soft JPEG masks/, two image sizes, optimized/ cameras),
+    zju-mocap (images/ JPEG, mask/ 0/1 PNG, schp/ label maps, no H_/W_) or nhr (mask/ 3-channel JPEG)."""
+    distorted: bool = False
+    """Record every view through a barrel lens (OpenCV k1, k2, p1, p2, k3 per camera, written to intri.yml)."""
     videos: VideoLayout | None = None
-    """Write videos instead of images: easymocap (videos/), 4k4d (videos_libx265/, videos_masks_libx265/) or
-    dynerf (camNN.mp4)."""
+    """Write videos instead of images: easymocap (videos/), 4k4d (videos_libx265/, videos_masks_libx265/),
+    4k4d-cropped (4K4D's cropped videos, <cam>_N.._x.._y.._W.._H.._FW.._FH...mp4), 4k4d-foreground (foreground-only
+    videos, no mask videos) or dynerf (camNN.mp4)."""
     allow_slow_raycaster: bool = False
     """Fall back to trimesh's pure-Python ray caster when Embree (embreex) is missing; very slow."""
     progress: bool = True
@@ -44,13 +52,20 @@ class DemoSceneCommand(CommandOptions):
             progress=self.progress,
             allow_slow_raycaster=self.allow_slow_raycaster,
             videos=self.videos,
+            flavor=self.flavor,
+            distorted=self.distorted,
         )
         elapsed = time.perf_counter() - start
         config = PRESETS[self.preset]
         cameras = config.layout.train_cameras + config.layout.test_cameras
         views = cameras * config.num_frames
         size = f"{cameras} cameras x {config.num_frames} frames, {config.layout.width}x{config.layout.height}"
-        if self.videos is None:
+        kind = f"'{self.flavor}'" + " distorted" * self.distorted
+        if self.flavor != "easymocap":
+            folders = ", ".join(p.name + "/" for p in sorted(output.iterdir()) if p.is_dir())
+            files = ", ".join(p.name for p in sorted(output.iterdir()) if p.is_file())
+            contents = f"  {folders} ({cameras} cameras x {config.num_frames} frames)\n  {files}"
+        elif self.videos is None:
             contents = (
                 f"  images/ and masks/: {views} PNGs each ({size})\n"
                 f"  intri.yml, extri.yml ({config.layout.train_cameras} training + "
@@ -60,7 +75,10 @@ class DemoSceneCommand(CommandOptions):
         else:
             entries = ", ".join(p.name + "/" * p.is_dir() for p in sorted(output.iterdir()) if p.suffix != ".mp4")
             contents = f"  '{self.videos}' video layout ({size}): {entries} and one .mp4 per camera"
-        print(f"Wrote the '{self.preset}' demo capture (seed {self.seed}) to {output} in {elapsed:.1f} s:\n{contents}")
+        print(
+            f"Wrote the '{self.preset}' demo capture ({kind}, seed {self.seed}) to {output} "
+            f"in {elapsed:.1f} s:\n{contents}"
+        )
         return output
 
 

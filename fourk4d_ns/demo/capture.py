@@ -4,9 +4,11 @@
 DIR/images/<cam>/<frame>.png   RGB          DIR/intri.yml, DIR/extri.yml
 DIR/masks/<cam>/<frame>.png    0 / 255      DIR/split.json, DIR/demo.json
 ```
-or, with ``videos``, one of the video layouts of ``video_layouts`` (EasyMocap, 4K4D, DyNeRF).
-The capture is assembled in a hidden sibling folder and renamed into place at the end, so an
-interrupted run never leaves a half-written capture under DIR.
+or the same renders in a public capture's conventions (``flavor``, see ``flavors``), or, with
+``videos``, one of the video layouts of ``video_layouts`` (EasyMocap, 4K4D, DyNeRF). ``distorted``
+records every view through a lens with OpenCV distortion (``imperfections.lens_distortion``,
+written to intri.yml). The capture is assembled in a hidden sibling folder and renamed into place
+at the end, so an interrupted run never leaves a half-written capture under DIR.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dataparsers.easymocap_cameras import write_cameras
 from fourk4d_ns.core.timeline import frame_time
 from fourk4d_ns.demo.figure import ArticulatedFigure
+from fourk4d_ns.demo.flavors import Flavor, FlavorWriter, camera_sizes
+from fourk4d_ns.demo.imperfections import lens_distortion
 from fourk4d_ns.demo.render import CameraView, FrameRenderer, ray_intersector
 from fourk4d_ns.demo.rig import RigLayout, build_rig
 from fourk4d_ns.demo.video_layouts import VideoLayout, convert_to_video_layout
 from fourk4d_ns.io.atomic import atomic_write_bytes, replace_folder, staging_folder
 from fourk4d_ns.io.errors import InputError
-from fourk4d_ns.io.images import write_image_atomic
 from fourk4d_ns.io.progress import track
 
 GENERATOR_VERSION = 1
@@ -82,16 +84,26 @@ def write_demo_capture(
     progress: bool = True,
     allow_slow_raycaster: bool = False,
     videos: VideoLayout | None = None,
+    flavor: Flavor = "easymocap",
+    distorted: bool = False,
 ) -> Path:
     """Render the demo capture into ``output`` and return it.
 
-    ``videos`` writes one of the video layouts (``easymocap``, ``4k4d``, ``dynerf``) instead of images.
+    ``flavor`` writes the files as a public capture has them (``easymocap``, ``dna-rendering``,
+    ``zju-mocap``, ``nhr``: see ``flavors``); ``distorted`` renders every view through its own
+    barrel lens and writes the coefficients to intri.yml; ``videos`` writes one of the video layouts
+    (``easymocap``, ``4k4d``, ``dynerf``) instead of images (only with the easymocap flavour).
 
     Raises ``OutputExistsError`` when ``output`` is a non-empty folder and ``overwrite`` is false,
-    and ``EmbreeUnavailableError`` when Embree is missing unless ``allow_slow_raycaster``.
+    ``InputError`` for options that do not combine, and ``EmbreeUnavailableError`` when Embree is
+    missing unless ``allow_slow_raycaster``.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if videos is not None and flavor != "easymocap":
+        raise InputError(f"videos are written in the easymocap flavor only, not {flavor!r}")
+    if videos == "dynerf" and distorted:
+        raise InputError("a DyNeRF scene (poses_bounds.npy) cannot describe lens distortion")
     config = PRESETS[preset]
     layout = config.layout
     output = Path(output).absolute()
@@ -101,11 +113,14 @@ def write_demo_capture(
     surfaces = [figure.pose(frame_time(f, config.num_frames)) for f in range(config.num_frames)]
     ray_intersector(surfaces[0].to_trimesh(), allow_slow=allow_slow_raycaster)  # fail before any work
     subject_points = np.concatenate([s.vertices for s in surfaces])
-    rig, test_names = build_rig(layout, subject_points)
+    rig, test_names = build_rig(layout, subject_points, camera_sizes(flavor, layout))
+    if distorted:
+        rig.dist = lens_distortion(len(rig), seed)
 
     staging = staging_folder(output)
     try:
-        write_cameras(staging, rig)
+        writer = FlavorWriter(staging, flavor, rig, [part.name for part in figure.parts], seed)
+        writer.write_cameras()
         _write_json(
             staging / "split.json",
             {
@@ -124,22 +139,25 @@ def write_demo_capture(
             "width": layout.width,
             "generator_version": GENERATOR_VERSION,
         }
-        for name in rig.names:
-            (staging / "images" / name).mkdir(parents=True)
-            (staging / "masks" / name).mkdir(parents=True)
+        if flavor != "easymocap" or distorted:  # the default capture's demo.json stays as it was
+            summary.update({"flavor": flavor, "distorted": distorted})
 
         views = [
             CameraView.from_calibration(
-                rig.K[c], rig.R[c], rig.T[c], layout.height, layout.width, config.samples_per_side
+                rig.K[c],
+                rig.R[c],
+                rig.T[c],
+                int(rig.height[c]),
+                int(rig.width[c]),
+                config.samples_per_side,
+                rig.dist[c] if distorted else None,
             )
             for c in range(len(rig))
         ]
         for f in track(range(config.num_frames), "rendering frames", enabled=progress):
             renderer = FrameRenderer(surfaces[f], figure.materials, allow_slow=allow_slow_raycaster)
             for name, view in zip(rig.names, views):
-                rgb, mask = renderer.render(view)
-                write_image_atomic(staging / "images" / name / f"{frame_name(f)}.png", rgb)
-                write_image_atomic(staging / "masks" / name / f"{frame_name(f)}.png", mask)
+                writer.write_view(name, frame_name(f), renderer.render(view))
         if videos is not None:
             summary.update(convert_to_video_layout(staging, videos, rig, config.fps, subject_points))
         _write_json(staging / "demo.json", summary)

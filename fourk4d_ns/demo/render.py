@@ -1,9 +1,12 @@
-"""Ray-cast rendering of a posed figure into OpenCV pinhole cameras (trimesh + Embree).
+"""Ray-cast rendering of a posed figure into OpenCV cameras (trimesh + Embree), with or without
+lens distortion.
 
 The mask is exactly the hit test of the ray through each pixel's center. The color is the mean of
 ``n x n`` sub-pixel samples (anti-aliasing), each the textured, Lambert-shaded surface at the first
 hit or a background gradient that depends only on the ray direction (so it agrees between views,
-and is not black, so masking matters).
+and is not black, so masking matters). A distorted camera traces, for every sample position of
+its (distorted) image, the ray that OpenCV's distortion model maps there (``undistort_pixels``), so
+its images are what a real lens with those coefficients records.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from fourk4d_ns.core.camera import camera_center, project_points
+from fourk4d_ns.core.camera import camera_center, project_points, undistort_pixels
 from fourk4d_ns.demo.figure import PosedSurface
 from fourk4d_ns.demo.texture import Material, albedo
 from fourk4d_ns.io.errors import InputError
@@ -51,17 +54,28 @@ def ray_intersector(mesh: trimesh.Trimesh, allow_slow: bool = False):
     return RayMeshIntersector(mesh)
 
 
-def pixel_window(surface: PosedSurface, K: np.ndarray, R: np.ndarray, T: np.ndarray, height: int, width: int):
+def pixel_window(
+    surface: PosedSurface,
+    K: np.ndarray,
+    R: np.ndarray,
+    T: np.ndarray,
+    height: int,
+    width: int,
+    dist: np.ndarray | None = None,
+):
     """Pixel box ``(x0, x1, y0, y1)`` (exclusive ends) holding the surface's projection, clipped to the image.
 
     The silhouette lies inside the projection of the vertices' convex hull, so rays outside this box
-    cannot hit anything and are not cast.
+    cannot hit anything and are not cast. Distortion bends the hull's edges between vertices, so a
+    distorted camera's box gets a margin of 2% of the image size.
     """
-    pixels, depth = project_points(surface.vertices, K, R, T)
+    distorted = dist is not None and bool(np.any(dist))
+    pixels, depth = project_points(surface.vertices, K, R, T, dist if distorted else None)
     if np.any(depth <= 0):
         return 0, width, 0, height  # the camera is among the geometry: cast everything
-    x0, y0 = np.floor(pixels.min(axis=0)).astype(int) - 1
-    x1, y1 = np.ceil(pixels.max(axis=0)).astype(int) + 1
+    margin = 1 + (int(np.ceil(0.02 * max(height, width))) if distorted else 0)
+    x0, y0 = np.floor(pixels.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(pixels.max(axis=0)).astype(int) + margin
     return max(x0, 0), min(x1, width), max(y0, 0), min(y1, height)
 
 
@@ -71,13 +85,20 @@ def sample_offsets(samples_per_side: int) -> np.ndarray:
     return np.stack(np.meshgrid(ticks, ticks, indexing="xy"), axis=-1).reshape(-1, 2)
 
 
-def pixel_ray_directions(K: np.ndarray, R: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Unit world directions [N,3] of the rays through continuous pixel positions (xs, ys): ``R^T K^-1 [x, y, 1]``.
+def pixel_ray_directions(
+    K: np.ndarray, R: np.ndarray, xs: np.ndarray, ys: np.ndarray, dist: np.ndarray | None = None
+) -> np.ndarray:
+    """Unit world directions [N,3] of the rays through continuous pixel positions (xs, ys): ``R^T K^-1 [x, y, 1]``,
+    or with OpenCV distortion ``dist`` (k1, k2, p1, p2, k3) ``R^T [undistorted x, undistorted y, 1]``.
 
     Written out per component: tiny matrix products go through BLAS, which is slow on a busy machine.
     """
-    K_inv = np.linalg.inv(K)
-    cam = [K_inv[i, 0] * xs + K_inv[i, 1] * ys + K_inv[i, 2] for i in range(3)]
+    if dist is not None and np.any(dist):
+        normalized = undistort_pixels(np.stack([xs, ys], axis=-1), K, dist)
+        cam = [normalized[:, 0], normalized[:, 1], np.ones_like(xs)]
+    else:
+        K_inv = np.linalg.inv(K)
+        cam = [K_inv[i, 0] * xs + K_inv[i, 1] * ys + K_inv[i, 2] for i in range(3)]
     directions = cam[0][:, None] * R[0] + cam[1][:, None] * R[1] + cam[2][:, None] * R[2]
     return directions / np.linalg.norm(directions, axis=1, keepdims=True)
 
@@ -135,18 +156,43 @@ class CameraView:
     """Ray directions of the anti-aliasing samples [S,H*W,3]; their mean color makes the image."""
     background: np.ndarray
     """Background color of every pixel, averaged over its samples [H*W,3]."""
+    dist: np.ndarray | None = None
+    """OpenCV distortion (k1, k2, p1, p2, k3) the image is recorded with; None: a pinhole camera."""
 
     @classmethod
     def from_calibration(
-        cls, K: np.ndarray, R: np.ndarray, T: np.ndarray, height: int, width: int, samples_per_side: int = 1
+        cls,
+        K: np.ndarray,
+        R: np.ndarray,
+        T: np.ndarray,
+        height: int,
+        width: int,
+        samples_per_side: int = 1,
+        dist: np.ndarray | None = None,
     ) -> CameraView:
-        """Rays of an OpenCV camera; ``samples_per_side`` squared color samples per pixel."""
+        """Rays of an OpenCV camera, distorted by ``dist`` if given; ``samples_per_side`` squared color samples
+        per pixel."""
         ys, xs = np.mgrid[0:height, 0:width].reshape(2, -1).astype(np.float64)
         offsets = sample_offsets(samples_per_side)
-        samples = np.stack([pixel_ray_directions(K, R, xs + dx, ys + dy) for dx, dy in offsets])
-        center = samples[0] if samples_per_side == 1 else pixel_ray_directions(K, R, xs + 0.5, ys + 0.5)
+        samples = np.stack([pixel_ray_directions(K, R, xs + dx, ys + dy, dist) for dx, dy in offsets])
+        center = samples[0] if samples_per_side == 1 else pixel_ray_directions(K, R, xs + 0.5, ys + 0.5, dist)
         shade_background = np.mean([background(d) for d in samples], axis=0)
-        return cls(K, R, T, int(height), int(width), camera_center(R, T), center, samples, shade_background)
+        origin = camera_center(R, T)
+        return cls(K, R, T, int(height), int(width), origin, center, samples, shade_background, dist)
+
+
+@dataclass
+class RenderedView:
+    """What one camera records of one frame."""
+
+    rgb: np.ndarray
+    """Anti-aliased color [H,W,3] uint8."""
+    mask: np.ndarray
+    """255 where the pixel-center ray hits the figure, else 0 [H,W] uint8."""
+    coverage: np.ndarray
+    """Fraction of the color samples that hit the figure [H,W] float (a matte: soft at the silhouette)."""
+    part: np.ndarray
+    """Index of the figure part the pixel-center ray hits, -1 where it misses [H,W] int."""
 
 
 class FrameRenderer:
@@ -169,11 +215,13 @@ class FrameRenderer:
         parts = self.surface.vertex_part[faces[:, 0]]
         return shade(normals, albedo(coords, parts, self.materials))
 
-    def render(self, view: CameraView) -> tuple[np.ndarray, np.ndarray]:
-        """RGB image [H,W,3] uint8 and mask [H,W] uint8 (255 where the pixel-center ray hits the figure)."""
+    def render(self, view: CameraView) -> RenderedView:
+        """Color, mask, coverage and part labels of the figure seen by ``view``."""
         color = view.background.copy()
         mask = np.zeros(view.height * view.width, dtype=bool)
-        x0, x1, y0, y1 = pixel_window(self.surface, view.K, view.R, view.T, view.height, view.width)
+        coverage = np.zeros(view.height * view.width)
+        part = np.full(view.height * view.width, -1, dtype=np.int64)
+        x0, x1, y0, y1 = pixel_window(self.surface, view.K, view.R, view.T, view.height, view.width, view.dist)
         if x1 > x0 and y1 > y0:
             ys, xs = np.mgrid[y0:y1, x0:x1].reshape(2, -1)
             pixels = ys * view.width + xs
@@ -189,7 +237,14 @@ class FrameRenderer:
             sample_color[hit] = self._surface_color(view.origin, directions[hit], triangles[hit])
             sample_color = sample_color.reshape(len(bundles), len(pixels), 3)
             color[pixels] = sample_color[int(with_center) :].mean(axis=0)
-            mask[pixels] = hit[: len(pixels)]
+            center_hit = hit[: len(pixels)]
+            mask[pixels] = center_hit
+            coverage[pixels] = hit.reshape(len(bundles), len(pixels))[int(with_center) :].mean(axis=0)
+            faces = self.surface.faces[triangles[: len(pixels)][center_hit], 0]
+            part[pixels[center_hit]] = self.surface.vertex_part[faces]
 
-        rgb = np.round(color * 255.0).astype(np.uint8).reshape(view.height, view.width, 3)
-        return rgb, (mask.astype(np.uint8) * 255).reshape(view.height, view.width)
+        shape = (view.height, view.width)
+        rgb = np.round(color * 255.0).astype(np.uint8).reshape(*shape, 3)
+        return RenderedView(
+            rgb, (mask.astype(np.uint8) * 255).reshape(shape), coverage.reshape(shape), part.reshape(shape)
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,25 +64,38 @@ def fitting_focal(points: np.ndarray, rotations: np.ndarray, translations: np.nd
     return float(focal)
 
 
-def build_rig(layout: RigLayout, subject_points: np.ndarray) -> tuple[CameraRig, list[str]]:
-    """The rig framing ``subject_points`` (all frames' vertices) and the names of its held-out cameras."""
+def build_rig(
+    layout: RigLayout, subject_points: np.ndarray, sizes: np.ndarray | None = None
+) -> tuple[CameraRig, list[str]]:
+    """The rig framing ``subject_points`` (all frames' vertices) and the names of its held-out cameras.
+
+    ``sizes`` [C,2] gives each camera its own (height, width) (default: the layout's for all); every
+    image size gets the focal length that frames the subject in it, principal point at its center.
+    """
     lower, upper = subject_points.min(axis=0), subject_points.max(axis=0)
     target = 0.5 * (lower + upper)
     centers, is_test = camera_centers(layout, target)
     poses = [look_at(c, target) for c in centers]
     rotations = np.stack([R for R, _ in poses])
     translations = np.stack([T for _, T in poses])
-    focal = fitting_focal(subject_points, rotations, translations, layout)
-    K = np.array([[focal, 0.0, layout.width / 2.0], [0.0, focal, layout.height / 2.0], [0.0, 0.0, 1.0]])
     count = len(centers)
+    if sizes is None:
+        sizes = np.tile([layout.height, layout.width], (count, 1))
+    sizes = np.asarray(sizes, dtype=np.int64)
+    K = np.zeros((count, 3, 3))
+    for height, width in np.unique(sizes, axis=0):
+        sized = replace(layout, height=int(height), width=int(width))
+        focal = fitting_focal(subject_points, rotations, translations, sized)
+        same = np.all(sizes == [height, width], axis=1)
+        K[same] = [[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]]
     names = [f"{i:02d}" for i in range(count)]
     rig = CameraRig(
         names=names,
-        K=np.repeat(K[None], count, axis=0),
+        K=K,
         dist=np.zeros((count, 5)),
         R=rotations,
         T=translations,
-        height=np.full(count, layout.height, dtype=np.int64),
-        width=np.full(count, layout.width, dtype=np.int64),
+        height=sizes[:, 0].copy(),
+        width=sizes[:, 1].copy(),
     )
     return rig, [name for name, test in zip(names, is_test) if test]

@@ -24,7 +24,7 @@ import torch
 
 from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_cameras import camera_files
-from dataparsers.easymocap_layout import CaptureLayout
+from dataparsers.easymocap_layout import MASKS_LOOKED_FOR, CaptureLayout
 from fourk4d_ns.carving.consistency import ConsistencySettings, check_consistency
 from fourk4d_ns.carving.visual_hull import CameraSet, mask_distance
 from fourk4d_ns.core.camera import scale_intrinsics, viewing_bounds
@@ -359,7 +359,7 @@ def check_capture(
 
     hulls: list[np.ndarray] = []
     if masks is None:
-        report.errors.append("no mask folder (masks/, mask/, msk/ or videos_masks*/): fourk4d needs masks")
+        report.errors.append(f"no mask folder (looked for {MASKS_LOOKED_FOR}): fourk4d needs masks")
     else:
         _coverage(report, masks, sizes)
         hulls = _consistency(report, layout, read, sizes, settings, workers, progress)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 
+from dataparsers.easymocap_layout import MASKS_LOOKED_FOR
 from fourk4d_ns.carving.capture import CarvedCapture, CarveViews, carve_capture
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.integration.cameras import opencv_distortion, opencv_from_cameras
@@ -22,8 +23,7 @@ def training_views(outputs: DataparserOutputs) -> CarveViews:
     if outputs.mask_filenames is None:
         raise CaptureError(
             scene,
-            "fourk4d needs a foreground mask for every image (masks/, mask/, msk/ or "
-            "videos_masks*/), and this capture has none",
+            f"fourk4d needs a foreground mask for every image; looked for {MASKS_LOOKED_FOR} and found none",
         )
     cameras = outputs.cameras
     camera_index = cameras.metadata["camera_index"].reshape(-1).tolist()

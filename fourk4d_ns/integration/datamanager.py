@@ -25,7 +25,7 @@ from torch.nn import Parameter
 
 from dataparsers.dynerf import DyNeRFDataParserConfig
 from dataparsers.easymocap import EasyMocapDataParserConfig
-from dataparsers.easymocap_layout import MASK_FOLDERS
+from dataparsers.easymocap_layout import MASKS_LOOKED_FOR
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.integration.cameras import crop_camera, opencv_distortion, opencv_from_cameras, pinhole
@@ -88,10 +88,9 @@ def check_dataparser_outputs(outputs: DataparserOutputs, config: DataParserConfi
         raise InputError(f"fourk4d needs the dataparser metadata {missing}, and the {name} dataparser gives none")
     if outputs.mask_filenames is None:
         if isinstance(config, EasyMocapDataParserConfig):
-            looked_for = ", ".join(f"{folder}/" for folder in MASK_FOLDERS)
             raise CaptureError(
                 outputs.metadata["scene_dir"],
-                f"fourk4d needs a foreground mask for every image; looked for {looked_for} and videos_masks*/ "
+                f"fourk4d needs a foreground mask for every image; looked for {MASKS_LOOKED_FOR} "
                 "and found none (--masks-dir names another folder)",
             )
         raise InputError(f"fourk4d needs a foreground mask for every image, and the {name} dataparser gives none")

@@ -4,7 +4,9 @@ A 60-camera x 150-frame capture at full resolution does not fit in memory, so im
 when first asked for (as uint8) and grouped by frame: a training step touches the target image and
 its image-based-rendering sources, all of one frame. Whole frames are evicted, least recently used
 first, once the cache holds more than its byte budget. Distorted cameras are undistorted on load
-(keeping K), so that everything downstream is a pinhole camera.
+into the pinhole camera of the capture's own K (``core.camera.undistortion_maps``), so that
+everything downstream (training crops, image-based-rendering sources, evaluation) sees pinhole
+images of the cameras the dataparser hands to nerfstudio.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fourk4d_ns.core.camera import undistortion_maps
 from fourk4d_ns.io.errors import CaptureError
 from fourk4d_ns.io.images import apply_color_curves, read_image, read_mask
 
@@ -54,11 +57,8 @@ class LoadedImage:
 def _undistort(image: np.ndarray, source: ImageSource, interpolation: int) -> np.ndarray:
     if not np.any(source.dist):
         return image
-    K = source.K.copy()
-    K[:2, 2] -= 0.5  # OpenCV puts pixel centers at integers
-    height, width = image.shape[:2]
-    maps = cv2.initUndistortRectifyMap(K, source.dist, None, K, (width, height), cv2.CV_32FC1)
-    return cv2.remap(image, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_CONSTANT)
+    map_x, map_y = undistortion_maps(source.K, source.dist, *image.shape[:2])
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT)
 
 
 def load_image(source: ImageSource) -> LoadedImage:
