@@ -120,7 +120,76 @@ def tiny_demo_capture(tmp_path_factory) -> Path:
     return write_demo_capture(tmp_path_factory.mktemp("demo") / "tiny", preset="tiny", seed=0)
 
 
+@pytest.fixture(scope="session")
+def demo_flavors(tmp_path_factory) -> dict[str, Path]:
+    """The tiny preset (seed 0) as public captures write it (treat as read-only): the dna-rendering,
+    zju-mocap and nhr flavours, and the default flavour through distorting lenses ("distorted")."""
+    from fourk4d_ns.demo.capture import write_demo_capture
+
+    root = tmp_path_factory.mktemp("flavors")
+    captures = {
+        flavor: write_demo_capture(root / flavor, preset="tiny", progress=False, flavor=flavor)
+        for flavor in ("dna-rendering", "zju-mocap", "nhr")
+    }
+    captures["distorted"] = write_demo_capture(root / "distorted", preset="tiny", progress=False, distorted=True)
+    return captures
+
+
 @pytest.fixture
 def tiny_demo_copy(tiny_demo_capture: Path, tmp_path: Path) -> Path:
     """A private, writable copy of the tiny demo capture."""
     return Path(shutil.copytree(tiny_demo_capture, tmp_path / "tiny"))
+
+
+SMALL_MODEL = {"spatial_resolutions": (16, 32), "layers": 8}
+"""Feature-plane resolutions and network width small enough for CPU tests."""
+
+
+def build_pipeline(data: Path, seed: int = 0, **dataparser_options):
+    """The fourk4d pipeline of ``ns-train fourk4d --data DATA`` (small settings), after ``torch.manual_seed(seed)``
+    as nerfstudio's trainer seeds it."""
+    import copy
+
+    from nerfstudio.configs.method_configs import all_methods
+
+    config = copy.deepcopy(all_methods["fourk4d"]).pipeline
+    config.datamanager.data = data
+    config.datamanager.carve.fine_resolution = 64
+    for key, value in dataparser_options.items():
+        setattr(config.datamanager.dataparser, key, value)
+    config.model.max_points_per_frame = 2000
+    for key, value in SMALL_MODEL.items():
+        setattr(config.model.core, key, value)
+    torch.manual_seed(seed)
+    return config.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+
+
+def train_steps(pipeline, steps: int) -> list[float]:
+    """``steps`` optimizer steps of nerfstudio's training loop (the method's optimizers and learning rates,
+    no schedules or callbacks) from step 0; returns the total loss of each step."""
+    from nerfstudio.configs.method_configs import all_methods
+    from nerfstudio.engine.optimizers import Optimizers
+
+    optimizers = Optimizers(all_methods["fourk4d"].optimizers, pipeline.get_param_groups())
+    pipeline.train()
+    losses = []
+    for step in range(steps):
+        optimizers.zero_grad_all()
+        _, loss_dict, _ = pipeline.get_train_loss_dict(step)
+        loss = sum(loss_dict.values())
+        loss.backward()
+        optimizers.optimizer_step_all()
+        losses.append(float(loss))
+    return losses
+
+
+def held_out_psnr(pipeline, metric: str = "psnr") -> float:
+    """Mean PSNR (``psnr`` or ``psnr_foreground``) over the held-out images, as ns-eval computes it."""
+    pipeline.eval()
+    values = []
+    with torch.no_grad():
+        for camera, batch in pipeline.datamanager.fixed_indices_eval_dataloader:
+            outputs = pipeline.model.get_outputs_for_camera(camera)
+            metrics, _ = pipeline.model.get_image_metrics_and_images(outputs, batch)
+            values.append(float(metrics[metric]))
+    return float(np.mean(values))

@@ -63,3 +63,20 @@ def test_playback_commands_do_not_need_nerfstudio(module: str):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'nerfstudio'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_ns_train_prints_a_capture_problem_as_one_line(tiny_demo_copy: Path, tmp_path: Path):
+    """A capture the user must fix stops ``ns-train fourk4d`` at setup with one line and status 2, and leaves
+    no run folder behind (nerfstudio writes config.yml before setup)."""
+    import shutil
+
+    shutil.rmtree(tiny_demo_copy / "masks")
+    script = Path(sys.executable).with_name("ns-train")
+    command = [str(script), "fourk4d", "--data", str(tiny_demo_copy), "--output-dir", str(tmp_path / "outputs")]
+    command += ["--machine.device-type", "cpu", "--vis", "tensorboard"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    err = result.stderr.strip().splitlines()
+    assert err[-1].startswith("ns-train fourk4d: error: ") and "looked for masks/, mask/" in err[-1], err[-1]
+    assert "Traceback" not in result.stderr
+    assert list((tmp_path / "outputs").iterdir()) == []

@@ -212,16 +212,6 @@ def test_cli_writes_and_refuses(tmp_path: Path, capsys):
 # Flavours: the same renders written as public captures write them (fourk4d_ns/demo/flavors.py).
 
 
-@pytest.fixture(scope="module")
-def flavors(tmp_path_factory) -> dict[str, Path]:
-    """The tiny preset (seed 0) in every non-default flavour."""
-    root = tmp_path_factory.mktemp("flavors")
-    return {
-        flavor: write_demo_capture(root / flavor, preset="tiny", progress=False, flavor=flavor)
-        for flavor in ("dna-rendering", "zju-mocap", "nhr")
-    }
-
-
 def yaml_keys(path: Path) -> set[str]:
     """Top-level keys of an OpenCV YAML file."""
     storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
@@ -254,8 +244,8 @@ def surface_hits(scene: Path, rig, masks: str, frame: int = 1) -> float:
     return float(np.mean(hits))
 
 
-def test_dna_rendering_flavor_files_and_cameras(flavors):
-    scene = flavors["dna-rendering"]
+def test_dna_rendering_flavor_files_and_cameras(demo_flavors):
+    scene = demo_flavors["dna-rendering"]
     names = [f"{i:02d}" for i in range(NUM_CAMERAS)]
     frames = [f"{f:06d}.jpg" for f in range(TINY.num_frames)]
     for folder in ("images", "images_calib", "masks"):
@@ -286,8 +276,8 @@ def test_dna_rendering_flavor_files_and_cameras(flavors):
     assert surface_hits(scene, refined, "masks") > 0.8
 
 
-def test_dna_rendering_flavor_colors_and_masks(flavors):
-    scene = flavors["dna-rendering"]
+def test_dna_rendering_flavor_colors_and_masks(demo_flavors):
+    scene = demo_flavors["dna-rendering"]
     intri = scene / "optimized" / "intri.yml"
     for name in ("00", "03", "06"):
         ccm = yaml_matrix(intri, f"ccm_{name}")
@@ -312,8 +302,8 @@ def test_dna_rendering_flavor_colors_and_masks(flavors):
     assert np.abs(calibrated.astype(float) - rendered).mean() < 4.0
 
 
-def test_zju_mocap_flavor(flavors, tiny: Path):
-    scene = flavors["zju-mocap"]
+def test_zju_mocap_flavor(demo_flavors, tiny: Path):
+    scene = demo_flavors["zju-mocap"]
     names = [f"{i:02d}" for i in range(NUM_CAMERAS)]
     assert sorted(p.name for p in scene.iterdir() if p.is_dir()) == ["images", "mask", "schp"]
     intri_text = (scene / "intri.yml").read_text()
@@ -353,8 +343,8 @@ def test_zju_mocap_flavor(flavors, tiny: Path):
     assert np.all(palette[1:20].max(axis=1) > 0) and np.all(palette[0] == 0)
 
 
-def test_nhr_flavor(flavors, tiny: Path):
-    scene = flavors["nhr"]
+def test_nhr_flavor(demo_flavors, tiny: Path):
+    scene = demo_flavors["nhr"]
     assert sorted(p.name for p in scene.iterdir() if p.is_dir()) == ["images", "mask"]
     agreement = []
     for name in ("00", "04", "07"):
@@ -366,12 +356,12 @@ def test_nhr_flavor(flavors, tiny: Path):
     assert min(agreement) > 0.99
 
 
-def test_flavors_are_deterministic_and_combine_with_distortion(flavors, tmp_path: Path, capsys):
+def test_flavors_are_deterministic_and_combine_with_distortion(demo_flavors, tmp_path: Path, capsys):
     again = tmp_path / "dna"
     entrypoint(["--output", str(again), "--preset", "tiny", "--flavor", "dna-rendering", "--no-progress"])
     assert "dna-rendering" in capsys.readouterr().out
     for name in ("intri.yml", "optimized/extri.yml", "images/07/000003.jpg", "images_calib/03/000001.jpg"):
-        assert (again / name).read_bytes() == (flavors["dna-rendering"] / name).read_bytes(), name
+        assert (again / name).read_bytes() == (demo_flavors["dna-rendering"] / name).read_bytes(), name
     distorted = write_demo_capture(tmp_path / "zju", preset="tiny", flavor="zju-mocap", distorted=True, progress=False)
     rig = read_cameras(distorted / "intri.yml", distorted / "extri.yml")
     assert np.all(rig.dist[:, 0] < -0.15)

@@ -3,29 +3,10 @@ depends on the seed alone, and LPIPS stays out of checkpoints."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
-
-SMALL = {"spatial_resolutions": (16, 32), "layers": 8}
-
-
-def build_pipeline(data: Path, seed: int = 0, **dataparser_options):
-    """The fourk4d pipeline of ``ns-train fourk4d --data DATA`` (small settings), after ``torch.manual_seed(seed)``
-    as nerfstudio's trainer seeds it."""
-    from nerfstudio.configs.method_configs import all_methods
-
-    config = copy.deepcopy(all_methods["fourk4d"]).pipeline
-    config.datamanager.data = data
-    config.datamanager.carve.fine_resolution = 64
-    for key, value in dataparser_options.items():
-        setattr(config.datamanager.dataparser, key, value)
-    config.model.max_points_per_frame = 2000
-    for key, value in SMALL.items():
-        setattr(config.model.core, key, value)
-    torch.manual_seed(seed)
-    return config.setup(device="cpu", test_mode="val", world_size=1, local_rank=0)
+from conftest import build_pipeline
 
 
 def network_state(pipeline) -> dict[str, torch.Tensor]:

@@ -3,7 +3,6 @@ bad files, folders or options) printed as one line with a non-zero exit instead 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,10 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 import tyro
 
-from fourk4d_ns.io.errors import InputError
-
-DEBUG_VARIABLE = "FOURK4D_DEBUG"
-"""Setting this environment variable to 1 acts as ``--debug`` for every command."""
+from fourk4d_ns.io.errors import InputError, debug_requested, exit_with_user_error
 
 
 @dataclass(kw_only=True)
@@ -41,15 +37,13 @@ def run_command(command_type: type[C], name: str, args: Sequence[str] | None = N
     interruption (Ctrl-C) exits with status 130. With ``--debug`` both keep their traceback.
     """
     command = tyro.cli(command_type, args=args)
-    debug = command.debug or os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
+    debug = command.debug or debug_requested()
     try:
         return command.main()
     except InputError as error:
         if debug:
             raise
-        message = " ".join(str(error).split())  # one line, whatever the message holds
-        print(f"{name}: error: {message} (--debug shows the traceback)", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_with_user_error(name, error)
     except KeyboardInterrupt:
         if debug:
             raise

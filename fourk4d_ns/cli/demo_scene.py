@@ -27,15 +27,15 @@ class DemoSceneCommand(CommandOptions):
     overwrite: bool = False
     """Replace an existing, non-empty output folder."""
     flavor: Flavor = "easymocap"
-    """Write the files as a public capture has them: easymocap (images/, masks/ PNG), dna-rendering
-    (images_calib/ and raw images/ JPEG with ccm_, soft JPEG masks/, two image sizes, optimized/ cameras),
-    zju-mocap (images/ JPEG, mask/ 0/1 PNG, schp/ label maps, no H_/W_) or nhr (mask/ 3-channel JPEG)."""
+    """Write the files as a public capture has them. easymocap: images/, masks/ PNG.
+    dna-rendering: images_calib/ and raw images/ JPEG with ccm_, soft JPEG masks/, two image sizes, optimized/ cameras.
+    zju-mocap: images/ JPEG, mask/ 0/1 PNG, schp/ label maps, no H_/W_. nhr: mask/ 3-channel JPEG."""
     distorted: bool = False
     """Record every view through a barrel lens (OpenCV k1, k2, p1, p2, k3 per camera, written to intri.yml)."""
     videos: VideoLayout | None = None
-    """Write videos instead of images: easymocap (videos/), 4k4d (videos_libx265/, videos_masks_libx265/),
-    4k4d-cropped (4K4D's cropped videos, <cam>_N.._x.._y.._W.._H.._FW.._FH...mp4), 4k4d-foreground (foreground-only
-    videos, no mask videos) or dynerf (camNN.mp4)."""
+    """Write videos instead of images. easymocap: videos/ with masks/. 4k4d: videos_libx265/, videos_masks_libx265/.
+    4k4d-cropped: 4K4D's cropped foreground-only videos (<cam>_N<n>_x<X>_y<Y>_W<W>_H<H>_FW<FW>_FH<FH>.mp4), no masks.
+    4k4d-foreground: foreground-only videos on black, no masks. dynerf: cam00.mp4 ..., poses_bounds.npy."""
     allow_slow_raycaster: bool = False
     """Fall back to trimesh's pure-Python ray caster when Embree (embreex) is missing; very slow."""
     progress: bool = True

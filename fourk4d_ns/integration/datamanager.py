@@ -109,16 +109,16 @@ class SourceBank:
         self.train_cameras = list(train_cameras)
         """The cameras allowed as sources: training cameras only, never held-out ones."""
 
-    def images_of(self, frame: int, cameras: Sequence[int], device: str | torch.device) -> torch.Tensor:
-        """Masked source images [S,3,H,W] in [0,1] of a frame (the cameras must share one size)."""
+    def images_of(
+        self, frame: int, cameras: Sequence[int], device: str | torch.device
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Masked source images in [0,1] of a frame: [S,3,H,W] when the cameras share one size, else a list of
+        [3,H_i,W_i] (DNA-Rendering mixes two camera models; the core samples each source at its own size)."""
         loaded = [self.images.get(c, frame) for c in cameras]
-        shapes = {image.rgb.shape for image in loaded}
-        if len(shapes) != 1:
-            raise ValueError(
-                f"IBR sources of frame {frame} differ in size ({sorted(shapes)}); use cameras of one resolution"
-            )
-        stacked = np.stack([image.rgb * image.mask[:, :, None] for image in loaded])
-        return torch.from_numpy(stacked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        masked = [torch.from_numpy(image.rgb * image.mask[:, :, None]) for image in loaded]
+        if len({image.shape for image in masked}) == 1:
+            return torch.stack(masked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        return [image.to(device).permute(2, 0, 1).float().div_(255.0) for image in masked]
 
 
 def mask_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:

@@ -11,8 +11,10 @@ restarted command ends at the same last step, with the same learning rates, as t
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
@@ -22,6 +24,7 @@ from nerfstudio.utils.decorators import check_main_thread
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from fourk4d_ns.io.atomic import atomic_path
+from fourk4d_ns.io.errors import DEBUG_VARIABLE, InputError, debug_requested, exit_with_user_error
 from fourk4d_ns.playback.bake_format import bake_folder_of
 
 
@@ -57,6 +60,30 @@ class FourK4DTrainerConfig(TrainerConfig):
 
 class FourK4DTrainer(Trainer):
     """See the module docstring."""
+
+    def setup(self, test_mode: Literal["test", "val", "inference"] = "val") -> None:
+        """nerfstudio's setup; a capture or option the user must fix (``InputError``: a missing mask folder,
+        a malformed camera file) ends ``ns-train`` with that one line instead of a traceback."""
+        try:
+            super().setup(test_mode=test_mode)
+        except InputError as error:
+            self._remove_unstarted_run()
+            if debug_requested():
+                raise
+            exit_with_user_error("ns-train fourk4d", error, hint=f"{DEBUG_VARIABLE}=1 shows the traceback")
+
+    def _remove_unstarted_run(self) -> None:
+        """Removes the run folder when it holds nothing but the config.yml ns-train wrote before setup (a run
+        that never started), and the experiment folders above it that this leaves empty."""
+        base = Path(self.base_dir)
+        if not base.is_dir() or [p.name for p in base.iterdir()] != ["config.yml"]:
+            return
+        shutil.rmtree(base)
+        output_dir = Path(self.config.output_dir).resolve()
+        for parent in base.resolve().parents:
+            if parent == output_dir or output_dir not in parent.parents or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
     def train(self) -> None:
         """Trains the steps of the run left after the loaded checkpoint (all of them without one)."""
