@@ -303,30 +303,17 @@ def read_layout(
                 raise CaptureError(folder, f"no mask for frames {missing[:5]} of camera '{name}'")
             mask_paths.append([files[f] for f in frame_names])
 
-    if not check_sizes:  # no file is opened: fourk4d-check reads them all itself and lists every problem
-        return CaptureLayout(
-            scene=scene,
-            rig=rig,
-            frame_names=frame_names,
-            frame_indices=frame_indices,
-            image_paths=image_paths,
-            mask_paths=mask_paths,
-            capture_camera_names=capture_names,
-            image_folder=image_root,
-            mask_folder=mask_root,
-            mask_convention=None,
-            masks_are_plain=False,
-        )
-    expected = np.stack([rig.height, rig.width], axis=1)
-    sizes, _ = _check_sizes(
-        image_paths, rig.names, expected, "image", f"{{camera}} is {{size}} in {intri_path.name} (W_, H_)"
-    )
     convention, plain = None, False
-    if mask_paths is not None:
-        _, headers = _check_sizes(mask_paths, rig.names, sizes, "mask", "the images of {camera} are {size}")
-        convention = mask_convention([p for per_camera in mask_paths for p in per_camera])
-        plain = convention.name == "0/255" and all(h.format == "PNG" and h.mode == "L" for h in headers)
-    rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
+    if check_sizes:  # else no file is opened: fourk4d-check reads them all itself and lists every problem
+        expected = np.stack([rig.height, rig.width], axis=1)
+        sizes, _ = _check_sizes(
+            image_paths, rig.names, expected, "image", f"{{camera}} is {{size}} in {intri_path.name} (W_, H_)"
+        )
+        if mask_paths is not None:
+            _, headers = _check_sizes(mask_paths, rig.names, sizes, "mask", "the images of {camera} are {size}")
+            convention = mask_convention([p for per_camera in mask_paths for p in per_camera])
+            plain = convention.name == "0/255" and all(h.format == "PNG" and h.mode == "L" for h in headers)
+        rig.height, rig.width = sizes[:, 0].copy(), sizes[:, 1].copy()
     return CaptureLayout(
         scene=scene,
         rig=rig,
