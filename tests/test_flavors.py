@@ -91,3 +91,16 @@ def test_a_distorted_capture_trains_to_the_pinhole_psnr(demo_flavors, tiny_demo_
         psnr[name] = held_out_psnr(pipeline, "psnr_foreground")
         assert psnr[name] > start + 0.5, (name, start, psnr[name])
     assert abs(psnr["distorted"] - psnr["pinhole"]) < 0.5, psnr
+
+
+def test_orbit_path_of_a_capture_without_image_sizes(demo_flavors, tmp_path: Path):
+    """zju-mocap's intri.yml has no H_/W_: the field of view comes from the images' size (64 px, focal ~90 px)."""
+    from fourk4d_ns.cli import orbit_path
+
+    scene = private_copy(demo_flavors["zju-mocap"], tmp_path)
+    assert "H_00" not in (scene / "intri.yml").read_text()
+    orbit_path.entrypoint(["--data", str(scene), "--output", str(tmp_path / "orbit.json"), "--frames", "4"])
+    cameras = json.loads((tmp_path / "orbit.json").read_text())["camera_path"]
+    rig = read_cameras(scene / "intri.yml", scene / "extri.yml")
+    expected = np.degrees(2 * np.arctan(64 / 2 / rig.K[:, 1, 1])).mean()
+    assert len(cameras) == 4 and all(abs(c["fov"] - expected) < 0.5 for c in cameras), (cameras[0]["fov"], expected)
