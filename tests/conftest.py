@@ -1,18 +1,24 @@
-"""Shared fixtures: small captures written to temporary folders, and the CUDA extension."""
+"""Shared fixtures: small captures written to temporary folders, and the CUDA extension.
+
+Only torch, numpy and the project's core are imported at module level: OpenCV, nerfstudio and the
+capture readers are imported where they are used, so the GPU tests collect and run where only torch
+is installed (tests/test_gpu_verify.py checks this)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from dataparsers.easymocap_cameras import CameraRig, write_cameras
 from fourk4d_ns.core.camera import look_at
 from fourk4d_ns.rasterizer import build as rasterizer_build
+
+if TYPE_CHECKING:
+    from dataparsers.easymocap_cameras import CameraRig
 
 
 def cuda_toolchain_missing() -> str:
@@ -35,6 +41,8 @@ def cuda_extension():
 
 def ring_rig(count: int, height: int, width: int, radius: float = 3.0, dist=None, seed: int = 0) -> CameraRig:
     """Cameras on a jittered ring looking at the origin, with optional distortion."""
+    from dataparsers.easymocap_cameras import CameraRig
+
     rng = np.random.default_rng(seed)
     Rs, Ts, Ks = [], [], []
     for i in range(count):
@@ -79,6 +87,10 @@ def write_synthetic_capture(
     root: Path, rig: CameraRig, frames: int, spelling: str = "easymocap", masks: bool = True, image_ext: str = ".png"
 ) -> Path:
     """A capture of random images (and disc masks) for the given rig; returns its folder."""
+    import cv2
+
+    from dataparsers.easymocap_cameras import write_cameras
+
     rng = np.random.default_rng(1)
     root.mkdir(parents=True, exist_ok=True)
     write_cameras(root, rig, spelling=spelling)

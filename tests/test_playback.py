@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_rasterizer import random_scene
+from scenes import baked_inputs
 from test_rasterizer_cuda import needs_gpu
 
 from fourk4d_ns.core.camera import camera_center
@@ -554,27 +554,6 @@ def test_baked_renderer_matches_the_model(baked_scene, tmp_path):
 
 
 # ------------------------------------------------------------- 4. fused CPU kernel vs reference
-def baked_inputs(seed: int, n: int, cameras: int, height: int, width: int, dtype: torch.dtype, sh_degree: int = 3):
-    """A random scene of ``random_scene`` (points behind the camera and near the near plane, zero
-    radii, duplicates, points on pixel centers and the border) plus near-zero radii, densities,
-    SH coefficients of ``sh_degree`` and baked colors and logits."""
-    xyz, radius, K, R, T = random_scene(seed, max(n, 50), height, width)
-    xyz, radius = xyz[:n].clone(), radius[:n].clone()
-    gen = torch.Generator().manual_seed(1000 + seed)
-    radius[torch.rand(n, generator=gen) < 0.03] = 1e-7
-    density = 0.02 + 0.98 * torch.rand(n, generator=gen)
-    sh = torch.randn(n, 3, 16, generator=gen)[..., : (sh_degree + 1) ** 2] * 0.7
-    ibr = torch.cat(
-        [
-            torch.rand(cameras, n, 3, generator=gen),
-            torch.randn(cameras, n, 1, generator=gen) * 2,
-        ],
-        -1,
-    )
-    tensors = [t.to(dtype).contiguous() for t in (xyz, radius, density, sh, ibr)]
-    return tensors, K, R, T
-
-
 def assert_renders_close(a, b, atol=1e-5):
     torch.testing.assert_close(a.rgb, b.rgb, atol=atol, rtol=0)
     torch.testing.assert_close(a.accumulation, b.accumulation, atol=atol, rtol=0)

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from scenes import random_scene
 
 from fourk4d_ns.rasterizer import (
     ExtensionBuildError,
@@ -26,53 +27,6 @@ def cpu_extension():
         return rbuild.load_cpu_extension()
     except ExtensionBuildError as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"CPU extension unavailable: {exc}")
-
-
-def random_rotation(gen: torch.Generator) -> torch.Tensor:
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q.float()
-
-
-def camera(height: int, width: int, gen: torch.Generator, rotate: bool = True):
-    f = 0.8 * max(height, width)
-    fx = f * (0.8 + 0.4 * torch.rand((), generator=gen).item())
-    K = torch.tensor([[fx, 0.0, width / 2 + 1.3], [0.0, f, height / 2 - 0.7], [0.0, 0.0, 1.0]])
-    R = random_rotation(gen) if rotate else torch.eye(3)
-    center = torch.tensor([0.0, 0.0, 3.0])  # the cloud's center sits 3 units in front of the camera
-    T = center - R @ torch.zeros(3)
-    # Points are generated in camera space and mapped to world space: x_w = R^T (x_c - T).
-    return K, R, T
-
-
-def random_scene(seed: int, n: int, height: int, width: int):
-    """Random cloud with the awkward cases mixed in: points behind the camera and near the near
-    plane, zero radii, duplicated points, points on pixel centers and on the image border."""
-    gen = torch.Generator().manual_seed(seed)
-    K, R, T = camera(height, width, gen, rotate=seed % 2 == 1)
-    cam = torch.randn(n, 3, generator=gen) * torch.tensor([0.8, 0.8, 0.8]) + torch.tensor([0.0, 0.0, 3.0])
-    k = n // 10
-    cam[:k, 2] = -cam[:k, 2].abs()  # behind the camera
-    cam[k : 2 * k, 2] = torch.rand(k, generator=gen) * 0.05  # around the near plane
-    # Exactly on pixel centers, on the image border and beyond it, at z = 2.
-    m = n // 10
-    px = torch.randint(-2, width + 2, (m,), generator=gen).float()
-    py = torch.randint(-2, height + 2, (m,), generator=gen).float()
-    half = torch.randint(0, 2, (m,), generator=gen).float() * 0.5
-    z = torch.full((m,), 2.0)
-    cam[2 * k : 2 * k + m, 0] = (px + half - K[0, 2]) * z / K[0, 0]
-    cam[2 * k : 2 * k + m, 1] = (py + half - K[1, 2]) * z / K[1, 1]
-    cam[2 * k : 2 * k + m, 2] = z
-    xyz = (cam - T) @ R  # R^T (x_c - T), row-vector form
-    radius = torch.rand(n, generator=gen) * 0.08 * 3.0 * 24 / max(height, width) + 0.005
-    radius[torch.rand(n, generator=gen) < 0.05] = 0.0
-    # Duplicates: same position and radius at other indices (equal depths, ties by index).
-    dup = torch.randint(0, n, (n // 8,), generator=gen)
-    xyz[-(n // 8) :] = xyz[dup]
-    radius[-(n // 8) :] = radius[dup]
-    return xyz.contiguous(), radius, K, R, T
 
 
 def assert_backends_equal(xyz, radius, K, R, T, height, width, layers, **kw):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import cuda_toolchain_missing
-from test_rasterizer import kink_free_indices, random_scene, tiny_scene
+from scenes import random_scene
+from test_rasterizer import kink_free_indices, tiny_scene
 
 from fourk4d_ns.rasterizer import ExtensionBuildError, composite, peel_points
 from fourk4d_ns.rasterizer import build as rbuild

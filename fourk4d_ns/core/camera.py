@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-import cv2
 import numpy as np
 import torch
 
@@ -110,6 +109,8 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.
     OpenCV's iterative solver runs to convergence here: its default 5 iterations leave half a pixel
     of error at the corners of a 1920x1080 image with k1 = -0.3.
     """
+    import cv2  # OpenCV only where distortion is handled: the core imports without it (torch-only machines)
+
     points = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
     dist = np.asarray(dist, dtype=np.float64).reshape(-1)
@@ -120,6 +121,8 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.
 def undistortion_maps(K: np.ndarray, dist: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.remap`` maps (x, y) [H, W] float32 that resample a distorted image into the pinhole image
     of the same K: the capture's K stays the camera of the undistorted image (no new K is derived)."""
+    import cv2
+
     K_cv = opencv_intrinsics(K)
     dist = np.asarray(dist, dtype=np.float64).reshape(-1)
     return cv2.initUndistortRectifyMap(K_cv, dist, None, K_cv, (int(width), int(height)), cv2.CV_32FC1)
