@@ -538,11 +538,12 @@ def run_on_side_stream(render: Callable[..., Sequence[Tensor]], inputs: Sequence
 
 
 def check_side_stream_peel(section: Section, height: int = 64, width: int = 64, layers: int = 8) -> None:
-    """(peel_points reads a CUDA camera on the host, a sync that lets the late inputs land first; the outputs
-    read on the side stream still need the kernels there.)"""
-    xyz, radius, K, R, T = (t.cuda() for t in random_scene(5, 3000, height, width))
+    """The camera stays on the host (the kernels take it by value), so peel_points makes no sync before its
+    kernels: late inputs and outputs read on the side stream both need the kernels on that stream."""
+    xyz, radius, K, R, T = random_scene(5, 3000, height, width)
+    xyz, radius = xyz.cuda(), radius.cuda()
     expected = peel_points(xyz, radius, K, R, T, height, width, layers, backend="cuda")
-    stand_in = behind_camera(xyz, R, T)
+    stand_in = behind_camera(xyz, R.cuda(), T.cuda())
 
     def index_pass(xyz_late):
         return peel_points(xyz_late, radius, K, R, T, height, width, layers, backend="cuda", validate=False)

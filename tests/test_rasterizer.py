@@ -333,12 +333,33 @@ def test_non_finite_inputs_are_rejected(name, bad):
     with pytest.raises(ValueError, match=rf"^{name} contains 1 non-finite"):
         validate_inputs(**args)
     idx = torch.zeros(h, w, 2, dtype=torch.int32)
+    cameras = args["K"], args["R"], args["T"]
     with pytest.raises(ValueError, match=name):
-        composite(idx, args["xyz"], args["radius"], args["density"], args["colors"], args["K"], args["R"], args["T"])
+        composite(idx, args["xyz"], args["radius"], args["density"], args["colors"], *cameras, validate=True)
     if name not in ("density", "colors"):
         for backend in ("cpu", "torch"):
             with pytest.raises(ValueError, match=name):
-                peel_points(args["xyz"], args["radius"], args["K"], args["R"], args["T"], h, w, 2, backend=backend)
+                peel_points(args["xyz"], args["radius"], *cameras, h, w, 2, backend=backend, validate=True)
+
+
+def test_value_checks_are_off_the_hot_path_unless_asked_for(monkeypatch):
+    """By default only shapes are checked (no device sync); FOURK4D_DEBUG=1 turns the value checks on."""
+    xyz, radius, density, colors, K, R, T, h, w = tiny_scene(torch.float32)
+    xyz = xyz.clone()
+    xyz[3] = float("nan")
+    idx = torch.zeros(h, w, 2, dtype=torch.int32)
+    monkeypatch.delenv("FOURK4D_DEBUG", raising=False)
+    peel = peel_points(xyz, radius, K, R, T, h, w, 2, backend="cpu")
+    assert not (peel.idx == 3).any()  # a NaN point is never drawn
+    composite(idx, xyz, radius, density, colors, K, R, T)
+    with pytest.raises(ValueError, match="xyz must be"):
+        peel_points(xyz[:, :2], radius, K, R, T, h, w, 2)  # shapes are checked all the same
+    monkeypatch.setenv("FOURK4D_DEBUG", "1")
+    with pytest.raises(ValueError, match="xyz contains 3 non-finite"):
+        peel_points(xyz, radius, K, R, T, h, w, 2, backend="cpu")
+    with pytest.raises(ValueError, match="idx refers to point 10"):
+        composite(idx + 10, xyz.nan_to_num(), radius, density, colors, K, R, T)
+    peel_points(xyz, radius, K, R, T, h, w, 2, backend="cpu", validate=False)  # an explicit False wins
 
 
 def test_wrong_shapes_are_rejected():
@@ -361,7 +382,7 @@ def test_wrong_shapes_are_rejected():
     with pytest.raises(ValueError, match="idx"):
         composite(idx.float(), xyz, radius, density, colors, K, R, T)
     with pytest.raises(ValueError, match="idx refers to point 10 but xyz has only 10 points"):
-        composite(idx + 10, xyz, radius, density, colors, K, R, T)
+        composite(idx + 10, xyz, radius, density, colors, K, R, T, validate=True)
     # A [N, 1] radius and density are accepted.
     peel_points(xyz, radius[:, None], K, R, T, h, w, 2)
     composite(idx, xyz, radius[:, None], density[:, None], colors, K, R, T)

@@ -1,7 +1,10 @@
 """CUDA backend of the point rasterizer: it compiles wherever nvcc exists (slow), and on a GPU it
-equals the CPU backend bit for bit and gives the same compositing gradients (gpu)."""
+equals the CPU backend bit for bit and gives the same compositing gradients (gpu). The loader's
+logic without a compiler is tested in test_extension_build.py."""
 
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
@@ -21,8 +24,12 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA de
 @pytest.mark.slow
 @needs_toolchain
 def test_cuda_extension_builds(cuda_extension):
+    """Compiles the extension and imports it, which needs no GPU (nor a driver); the host compiler
+    flags reach nvcc."""
     assert hasattr(cuda_extension, "peel_points")
     assert hasattr(cuda_extension, "render_baked")
+    ninja = (rbuild.build_directory(cuda_extension.__name__) / "build.ninja").read_text()
+    assert "--fmad=false" in ninja and "-Xcompiler=-ffp-contract=off" in ninja
 
 
 @pytest.mark.gpu
@@ -80,6 +87,42 @@ def test_cuda_compositing_gradients_match_cpu(cuda_extension, dtype):
         tol = {"atol": 1e-10, "rtol": 1e-9}
     for a, b in zip(*results):
         torch.testing.assert_close(b.cpu(), a, **tol)
+
+
+def count_host_syncs(fn) -> int:
+    """How many synchronizing CUDA operations torch reports while ``fn()`` runs."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchronizing" in str(w.message) for w in caught)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_one_host_sync_per_frame(cuda_extension):
+    """With the camera on the host, the index pass and the fused renderer each wait for the GPU once:
+    for the number of (tile, point) pairs that sizes the sort."""
+    from fourk4d_ns.playback.fused import render_baked_points
+
+    height, width, n = 37, 53, 3000
+    xyz, radius, K, R, T = random_scene(0, n, height, width)
+    xyz, radius = xyz.cuda(), radius.cuda()
+    gen = torch.Generator().manual_seed(0)
+    density, sh, ibr = (torch.rand(*shape, generator=gen).cuda() for shape in ([n], [n, 3, 16], [4, n, 4]))
+
+    def peel():
+        return peel_points(xyz, radius, K, R, T, height, width, 4)
+
+    def render():
+        return render_baked_points(xyz, radius, density, sh, ibr, [0, 2], K, R, T, height, width, 4)
+
+    for fn in (peel, render):
+        fn()  # warm-up: lazy module loading, the caching allocator
+        assert count_host_syncs(fn) == 1
 
 
 def test_cuda_backend_rejects_cpu_tensors():

@@ -1,5 +1,6 @@
 """What every ``fourk4d-*`` command shares: a ``--debug`` option, and user errors (``InputError``:
-bad files, folders or options) printed as one line with a non-zero exit instead of a traceback."""
+bad files, folders or options; ``ExtensionBuildError``: a compiler or CUDA toolkit missing or
+failing) printed as one line with a non-zero exit instead of a traceback."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 import tyro
 
 from fourk4d_ns.io.errors import InputError, debug_requested, exit_with_user_error
+from fourk4d_ns.rasterizer import ExtensionBuildError
 
 
 @dataclass(kw_only=True)
@@ -33,14 +35,15 @@ C = TypeVar("C", bound=Command)
 def run_command(command_type: type[C], name: str, args: Sequence[str] | None = None) -> Any:
     """Parses the command line into ``command_type`` and runs its ``main``.
 
-    An ``InputError`` prints as ``<name>: error: <message>`` on stderr and exits with status 2; an
-    interruption (Ctrl-C) exits with status 130. With ``--debug`` both keep their traceback.
+    An ``InputError`` or ``ExtensionBuildError`` prints as ``<name>: error: <message>`` on stderr
+    and exits with status 2; an interruption (Ctrl-C) exits with status 130. With ``--debug`` both
+    keep their traceback.
     """
     command = tyro.cli(command_type, args=args)
     debug = command.debug or debug_requested()
     try:
         return command.main()
-    except InputError as error:
+    except (InputError, ExtensionBuildError) as error:
         if debug:
             raise
         exit_with_user_error(name, error)

@@ -374,7 +374,6 @@ class FourK4DCore(nn.Module):
                 T,
                 background=background,
                 near=cfg.near,
-                validate=False,
             )
             outputs.update(rgb=result.rgb, accumulation=result.accumulation, depth=result.depth)
         outputs["num_points"] = n

@@ -33,6 +33,7 @@ from fourk4d_ns.integration.cameras import opencv_from_cameras
 from fourk4d_ns.integration.datamanager import SourceBank
 from fourk4d_ns.integration.lpips import Lpips
 from fourk4d_ns.io.errors import CaptureError
+from fourk4d_ns.rasterizer import ExtensionBuildError
 
 
 @dataclass
@@ -239,7 +240,10 @@ class FourK4DModel(Model):
             if folder is not None and (Path(folder) / "manifest.json").is_file():
                 from fourk4d_ns.playback.baked_renderer import BakedRenderer
 
-                self._baked = BakedRenderer(folder, self.device)
+                try:
+                    self._baked = BakedRenderer(folder, self.device)
+                except ExtensionBuildError as error:  # said once; the model renders instead
+                    print(f"Not rendering from the bake: {error}")
         return self._baked
 
     def render_baked(self, camera: Cameras) -> dict[str, torch.Tensor] | None:

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 DEBUG_VARIABLE = "FOURK4D_DEBUG"
-"""Setting this environment variable to 1 keeps the traceback of user errors, in every command."""
+"""Setting this environment variable to 1 keeps the traceback of user errors, in every command, and
+turns on the rasterizer's finiteness checks of its inputs (one device sync per tensor on a GPU)."""
 
 
 class InputError(ValueError):
@@ -29,11 +30,11 @@ class CaptureError(InputError):
 
 
 def debug_requested() -> bool:
-    """Whether ``FOURK4D_DEBUG`` asks for tracebacks."""
+    """Whether ``FOURK4D_DEBUG`` asks for tracebacks (and the rasterizer's finiteness checks)."""
     return os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
 
 
-def exit_with_user_error(name: str, error: InputError, hint: str = "--debug shows the traceback") -> None:
+def exit_with_user_error(name: str, error: Exception, hint: str = "--debug shows the traceback") -> None:
     """Prints ``<name>: error: <message> (<hint>)`` as one line on stderr and exits with status 2."""
     message = " ".join(str(error).split())  # one line, whatever the message holds
     print(f"{name}: error: {message} ({hint})", file=sys.stderr)

@@ -17,7 +17,7 @@ from fourk4d_ns.rasterizer import Composited
 
 from .bake_format import BakeManifest, read_manifest
 from .frame_stream import FrameStream
-from .fused import MAX_SOURCES, render_baked_points
+from .fused import MAX_SOURCES, fused_module, render_baked_points
 
 Tensor = torch.Tensor
 
@@ -37,7 +37,11 @@ def nearest_baked_cameras(manifest: BakeManifest, centers: Tensor, center: Tenso
 
 
 class BakedRenderer:
-    """Renders any camera at any frame of a bake folder."""
+    """Renders any camera at any frame of a bake folder.
+
+    Construction compiles (first use, minutes, announced on stderr) or loads the fused kernels, so
+    that a missing toolchain is reported before any frame, not in the middle of the first one.
+    """
 
     def __init__(
         self,
@@ -52,6 +56,7 @@ class BakedRenderer:
         self.manifest: BakeManifest = read_manifest(self.folder)
         self.device = torch.device(device)
         self.backend = backend
+        fused_module(backend, self.device.type == "cuda")
         self.stream = FrameStream(self.folder, self.device, cache_frames, prefetch, verify, self.manifest)
         self.centers = baked_camera_centers(self.manifest)
         """[C, 3] centers of the baked cameras (the order of ``ibr``)."""

@@ -15,6 +15,7 @@ The kernels read float16 or float32 inputs and compute in float32. Not different
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import torch
 
@@ -22,6 +23,7 @@ from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.heads import directions, view_dependent_color
 from fourk4d_ns.core.ibr import blend_colors
 from fourk4d_ns.rasterizer import DEFAULT_NEAR, Composited, build, composite, peel_points
+from fourk4d_ns.rasterizer.projection import kernel_camera
 
 Tensor = torch.Tensor
 
@@ -54,6 +56,24 @@ def _render_reference(
     xyz, radius, density = xyz.float(), radius.float(), density.float()
     peel = peel_points(xyz, radius, K, R, T, height, width, layers, backend=peel_backend, near=near)
     return composite(peel.idx, xyz, radius, density, colors, K, R, T, background=background, near=near)
+
+
+def fused_module(backend: str, cuda: bool) -> ModuleType | None:
+    """The compiled module rendering with ``backend`` tensors on a GPU (``cuda``) or the CPU; None for
+    the torch backend. Builds it on first use (minutes, announced on stderr); raises
+    ExtensionBuildError with the fix when it cannot be built, ValueError for a backend that does not
+    fit the device."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return None
+    if backend == "cuda" or (backend == "auto" and cuda):
+        if not cuda:
+            raise ValueError("backend='cuda' needs CUDA tensors; move the baked frame with .cuda()")
+        return build.load_cuda_extension()
+    if cuda:
+        raise ValueError("backend='cpu' needs CPU tensors")
+    return build.load_cpu_extension()
 
 
 def render_baked_points(
@@ -91,29 +111,20 @@ def render_baked_points(
     Returns:
         Composited(rgb [H, W, 3], accumulation [H, W, 1], depth [H, W, 1]) in float32.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    module = fused_module(backend, xyz.is_cuda)
     sources = torch.as_tensor(sources, dtype=torch.int32).reshape(-1).cpu().contiguous()
     if not 1 <= sources.numel() <= MAX_SOURCES:
         raise ValueError(f"between 1 and {MAX_SOURCES} sources, got {sources.numel()}")
-    if backend == "torch":
+    if module is None:
         K, R, T = (torch.as_tensor(x, dtype=torch.float32, device=xyz.device) for x in (K, R, T))
         return _render_reference(
             xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers, near, sh_weight, "torch"
         )
-    # The kernels read the camera on the host: keep it there (no device round trip per frame).
-    K, R, T = (torch.as_tensor(x, dtype=torch.float32).cpu() for x in (K, R, T))
-    bg = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32).reshape(3)
+    # The kernels take the camera and background by value: they stay on the host.
+    camera = kernel_camera(*(torch.as_tensor(x) for x in (K, R, T)))
+    bg = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32).reshape(3).cpu()
     args = [t.contiguous() for t in (xyz, radius.reshape(-1), density.reshape(-1), sh, ibr)]
-    if backend == "cuda" or (backend == "auto" and xyz.is_cuda):
-        if not xyz.is_cuda:
-            raise ValueError("backend='cuda' needs CUDA tensors; move the baked frame with .cuda()")
-        module = build.load_cuda_extension()
-    else:
-        if xyz.is_cuda:
-            raise ValueError("backend='cpu' needs CPU tensors")
-        module = build.load_cpu_extension()
     rgb, acc, depth = module.render_baked(
-        *args, sources, K, R, T, bg.cpu(), int(height), int(width), int(layers), float(near), float(sh_weight)
+        *args, sources, camera, bg.contiguous(), int(height), int(width), int(layers), float(near), float(sh_weight)
     )
     return Composited(rgb, acc, depth)

@@ -25,7 +25,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .projection import DEFAULT_NEAR, camera_coords, camera_to_pixels
-from .validation import camera_batch_size, validate_inputs
+from .validation import finite_checks_on, validate_inputs
 
 Tensor = torch.Tensor
 
@@ -177,7 +177,7 @@ def composite(
     T: Tensor,
     background: Tensor | None = None,
     near: float = DEFAULT_NEAR,
-    validate: bool = True,
+    validate: bool | None = None,
 ) -> Composited:
     """Composites the points listed in ``idx`` front to back, differentiably.
 
@@ -193,13 +193,15 @@ def composite(
             ``(1 - accumulation) * background``. None means black (nothing added).
         near: the index pass's near plane; points closer than near / 2 (never listed) get
             placeholder projections so that their unused values cannot produce NaN gradients.
-        validate: check shapes and finiteness first.
+        validate: also check that the inputs are finite and ``idx`` in range (device syncs on a
+            GPU); None: only when FOURK4D_DEBUG=1 is set. Shapes are always checked.
 
     Returns:
         Composited(rgb [..., H, W, C], accumulation [..., H, W, 1], depth [..., H, W, 1]), in the
         dtype of ``xyz`` (float32 or float64).
     """
-    batch = validate_inputs(xyz, radius, K, R, T, density, colors) if validate else (camera_batch_size(K, R, T))
+    check_values = finite_checks_on(validate)
+    batch = validate_inputs(xyz, radius, K, R, T, density, colors, finite=check_values)
     single = batch is None
     if single:
         K, R, T = K[None], R[None], T[None]
@@ -235,7 +237,7 @@ def composite(
     # Only pixels with at least one listed point are composited; the others stay empty.
     flat_idx = idx.reshape(-1, layers)
     row_max = flat_idx.amax(dim=-1)
-    if validate and row_max.numel() and int(row_max.max()) >= n:
+    if check_values and row_max.numel() and int(row_max.max()) >= n:
         raise ValueError(f"idx refers to point {int(row_max.max())} but xyz has only {n} points")
     pixels = (row_max >= 0).nonzero().squeeze(1)  # [P] flat (b, y, x)
     slot_idx = flat_idx.index_select(0, pixels).long()

@@ -18,9 +18,9 @@ from typing import NamedTuple
 import torch
 
 from . import build
-from .projection import DEFAULT_NEAR
+from .projection import DEFAULT_NEAR, kernel_camera
 from .reference import peel_points_reference
-from .validation import validate_inputs
+from .validation import finite_checks_on, validate_inputs
 
 Tensor = torch.Tensor
 
@@ -39,26 +39,22 @@ class PeelResult(NamedTuple):
 _warned_cuda_fallback = False
 
 
-def _per_camera(peel, K, R, T):
-    """``peel(K, R, T)`` -> (idx, depth) for one camera, or each stacked over a batch of cameras."""
-    if K.dim() == 2:
-        return peel(K, R, T)
-    outs = [peel(k, r, t) for k, r, t in zip(K, R, T)]
+def _run_compiled(module, xyz, radius, K, R, T, batch, height, width, layers, near):
+    """(idx, depth) from the compiled ``module``, on the device of ``xyz``; stacked over a camera batch."""
+    f32 = {"dtype": torch.float32, "device": xyz.device}
+    xyz, radius = (t.detach().to(**f32).contiguous() for t in (xyz, radius.reshape(-1)))
+    camera = kernel_camera(K, R, T)
+    if batch is None:
+        return tuple(module.peel_points(xyz, radius, camera, height, width, layers, near))
+    outs = [module.peel_points(xyz, radius, c, height, width, layers, near) for c in camera]
     return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
-def _run_compiled(module, xyz, radius, K, R, T, height, width, layers, near):
-    f32 = {"dtype": torch.float32, "device": xyz.device}
-    xyz, radius, K, R, T = (t.detach().to(**f32).contiguous() for t in (xyz, radius.reshape(-1), K, R, T))
-    return _per_camera(
-        lambda k, r, t: tuple(module.peel_points(xyz, radius, k, r, t, height, width, layers, near)), K, R, T
-    )
-
-
-def _run_reference(xyz, radius, K, R, T, height, width, layers, near):
-    return _per_camera(
-        lambda k, r, t: peel_points_reference(xyz, radius, k, r, t, height, width, layers, near), K, R, T
-    )
+def _run_reference(xyz, radius, K, R, T, batch, height, width, layers, near):
+    if batch is None:
+        return peel_points_reference(xyz, radius, K, R, T, height, width, layers, near)
+    outs = [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near) for k, r, t in zip(K, R, T)]
+    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
 
 
 def _cpu_module(auto: bool):
@@ -84,7 +80,7 @@ def peel_points(
     layers: int,
     backend: str = "auto",
     near: float = DEFAULT_NEAR,
-    validate: bool = True,
+    validate: bool | None = None,
 ) -> PeelResult:
     """Indices of the ``layers`` nearest points whose disc covers each pixel center.
 
@@ -98,7 +94,8 @@ def peel_points(
         layers: L, slots per pixel.
         backend: "auto" (cuda for CUDA tensors, else cpu), "cpu", "cuda" or "torch".
         near: points with camera z < near are skipped (must be > 0).
-        validate: check shapes and finiteness first (one device sync per tensor on GPU).
+        validate: also check that the inputs are finite (one device sync per tensor on a GPU);
+            None: only when FOURK4D_DEBUG=1 is set. Shapes are always checked.
 
     Returns:
         PeelResult(idx, depth): ``idx`` [H, W, L] int32, ``depth`` [H, W, L] float32 (camera z),
@@ -110,15 +107,14 @@ def peel_points(
     global _warned_cuda_fallback
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if validate:
-        validate_inputs(xyz, radius, K, R, T)
+    batch = validate_inputs(xyz, radius, K, R, T, finite=finite_checks_on(validate))
     if not (near > 0):
         raise ValueError(f"near must be positive, got {near}")
     for name, value in (("height", height), ("width", width), ("layers", layers)):
         if int(value) != value or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value}")
     height, width, layers, near = int(height), int(width), int(layers), float(near)
-    args = (height, width, layers, near)
+    args = (batch, height, width, layers, near)
 
     if backend == "torch":
         return PeelResult(*_run_reference(xyz, radius, K, R, T, *args))
@@ -137,13 +133,11 @@ def peel_points(
                     stacklevel=2,
                 )
                 _warned_cuda_fallback = True
-            cpu = [t.cpu() for t in (xyz, radius, K, R, T)]
-            idx, depth = _run_compiled(_cpu_module(auto=True), *cpu, *args)
+            idx, depth = _run_compiled(_cpu_module(auto=True), xyz.cpu(), radius.cpu(), K, R, T, *args)
             return PeelResult(idx.to(xyz.device), depth.to(xyz.device))
         return PeelResult(*_run_compiled(module, xyz, radius, K, R, T, *args))
 
     # cpu (explicit or auto on CPU tensors); results come back on the input device.
     module = _cpu_module(auto=backend == "auto")
-    cpu = [t.cpu() for t in (xyz, radius, K, R, T)]
-    idx, depth = _run_compiled(module, *cpu, *args)
+    idx, depth = _run_compiled(module, xyz.cpu(), radius.cpu(), K, R, T, *args)
     return PeelResult(idx.to(xyz.device), depth.to(xyz.device))

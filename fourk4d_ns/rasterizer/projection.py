@@ -72,3 +72,14 @@ def project_discs(
 def pixel_centers(size: int, device=None, dtype=torch.float32) -> Tensor:
     """Continuous coordinates of the pixel centers 0.5, 1.5, ..., size - 0.5."""
     return torch.arange(size, device=device, dtype=dtype) + 0.5
+
+
+def kernel_camera(K: Tensor, R: Tensor, T: Tensor) -> Tensor:
+    """The camera as the compiled kernels take it: K, R and T flattened (row major) into float32
+    [21] (or [B, 21] for batched cameras) on the host.
+
+    The kernels receive the camera by value, so it never needs to be in device memory; a camera
+    that lives on a GPU costs one device-to-host copy here (one sync), the least there can be.
+    """
+    flat = torch.cat([K.flatten(-2), R.flatten(-2), T], dim=-1)
+    return flat.to(device="cpu", dtype=torch.float32)

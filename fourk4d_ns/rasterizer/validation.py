@@ -1,10 +1,22 @@
-"""Input checks shared by the index pass and the compositing."""
+"""Input checks shared by the index pass and the compositing.
+
+Shape checks read only tensor metadata and always run. Finiteness checks read the data, which on a
+GPU costs one device sync per tensor: the rasterizer's entry points run them when asked
+(``validate=True``) or, by default, when ``FOURK4D_DEBUG=1`` is set.
+"""
 
 from __future__ import annotations
 
 import torch
 
+from fourk4d_ns.io.errors import debug_requested
+
 Tensor = torch.Tensor
+
+
+def finite_checks_on(validate: bool | None) -> bool:
+    """Whether to check inputs for NaN and Inf: ``validate``, or when None whether FOURK4D_DEBUG=1 asks for it."""
+    return debug_requested() if validate is None else bool(validate)
 
 
 def _require_tensor(name: str, value) -> Tensor:
@@ -49,8 +61,9 @@ def validate_inputs(
     T: Tensor,
     density: Tensor | None = None,
     colors: Tensor | None = None,
+    finite: bool = True,
 ) -> int | None:
-    """Checks shapes and finiteness of rasterizer inputs; raises ValueError naming the argument.
+    """Checks shapes and (with ``finite``) finiteness of rasterizer inputs; raises ValueError naming the argument.
 
     Expected shapes: xyz [N, 3]; radius [N] or [N, 1]; K [3, 3], R [3, 3], T [3] (or with a
     leading camera batch B); density [N], [N, 1] or [B, N]; colors [N, C] or [B, N, C].
@@ -79,6 +92,7 @@ def validate_inputs(
         if not ok:
             raise ValueError(f"colors must be [N, C] or [B, N, C] with N={n}, got {tuple(colors.shape)}")
         named.append(("colors", colors))
-    for name, value in named:
-        _require_finite(name, value)
+    if finite:
+        for name, value in named:
+            _require_finite(name, value)
     return batch

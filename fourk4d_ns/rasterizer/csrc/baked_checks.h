@@ -28,13 +28,12 @@ struct BakedRender {
 // Checks the baked per-point tensors (one dtype, float32 or float16, on `device`), the camera and
 // the sizes, and sets up the render. Shapes: xyz [N,3], radius [N], density [N], sh [N,3,B] with
 // B = (degree + 1)^2 coefficients of an SH degree 0 to 3 (1, 4, 9 or 16; the kernels read B there),
-// ibr [C,N,4], sources int32 [S] on the CPU with 0 <= s < C, K/R/T [3,3]/[3,3]/[3] and
-// background [3] (anywhere, any float dtype), and the image sizes (check_render_sizes).
+// ibr [C,N,4], sources int32 [S] with 0 <= s < C, the camera (make_camera) and background float32 [3],
+// the last three on the CPU (kernels take them by value), and the image sizes (check_render_sizes).
 inline BakedRender prepare_baked_render(const at::Tensor& xyz, const at::Tensor& radius,
                                         const at::Tensor& density, const at::Tensor& sh,
                                         const at::Tensor& ibr, const at::Tensor& sources,
-                                        const at::Tensor& K, const at::Tensor& R,
-                                        const at::Tensor& T, const at::Tensor& background,
+                                        const at::Tensor& camera, const at::Tensor& background,
                                         int64_t height, int64_t width, int64_t layers,
                                         double near, at::DeviceType device) {
   check_render_sizes(height, width, layers, near);
@@ -58,15 +57,16 @@ inline BakedRender prepare_baked_render(const at::Tensor& xyz, const at::Tensor&
   for (int64_t k = 0; k < s; ++k)
     TORCH_CHECK(src[k] >= 0 && src[k] < ibr.size(0), "source ", src[k], " out of range [0, ",
                 ibr.size(0), ")");
-  TORCH_CHECK(background.numel() == 3, "background must have 3 values");
+  TORCH_CHECK(background.device().is_cpu() && background.scalar_type() == at::kFloat &&
+                  background.is_contiguous() && background.numel() == 3,
+              "background must be a contiguous float32 CPU tensor of 3 values");
 
   BakedRender out;
   out.n = n;
   out.sh_coeffs = static_cast<int>(sh.size(2));
-  out.cam = make_camera(K, R, T);
+  out.cam = make_camera(camera);
   camera_center(out.cam, out.center);
-  const auto bg = background.to(at::kCPU, at::kFloat).contiguous();
-  for (int c = 0; c < 3; ++c) out.background[c] = bg.data_ptr<float>()[c];
+  for (int c = 0; c < 3; ++c) out.background[c] = background.data_ptr<float>()[c];
   const auto f32 = xyz.options().dtype(at::kFloat);
   out.rgb = at::empty({height, width, 3}, f32);
   out.acc = at::empty({height, width, 1}, f32);

@@ -8,20 +8,24 @@
 
 namespace fourk4d {
 
-// The pinhole camera of K [3,3], R [3,3] (row major) and T [3], on any device and in any float
-// dtype; read on the host (a no-op copy for float32 CPU tensors).
-inline PinholeCamera make_camera(const at::Tensor& K, const at::Tensor& R, const at::Tensor& T) {
-  TORCH_CHECK(K.numel() == 9 && R.numel() == 9 && T.numel() == 3, "K, R must be 3x3 and T 3");
-  const auto k = K.to(at::kCPU, at::kFloat).contiguous();
-  const auto r = R.to(at::kCPU, at::kFloat).contiguous();
-  const auto t = T.to(at::kCPU, at::kFloat).contiguous();
+// The pinhole camera of `camera`: K [3,3], R [3,3] (row major) and T [3] flattened into a float32
+// CPU tensor of 21 values (projection.kernel_camera). Kernels take the camera by value, so it is
+// read on the host and never copied to or from the device.
+inline PinholeCamera make_camera(const at::Tensor& camera) {
+  TORCH_CHECK(camera.device().is_cpu() && camera.scalar_type() == at::kFloat &&
+                  camera.is_contiguous() && camera.numel() == 21,
+              "camera must be a contiguous float32 CPU tensor of 21 values (K, R, T flattened), got ",
+              camera.sizes(), " ", camera.scalar_type(), " on ", camera.device());
+  const float* k = camera.data_ptr<float>();
+  const float* r = k + 9;
+  const float* t = k + 18;
   PinholeCamera cam;
-  cam.fx = k.data_ptr<float>()[0];
-  cam.cx = k.data_ptr<float>()[2];
-  cam.fy = k.data_ptr<float>()[4];
-  cam.cy = k.data_ptr<float>()[5];
-  for (int i = 0; i < 9; ++i) cam.r[i] = r.data_ptr<float>()[i];
-  for (int i = 0; i < 3; ++i) cam.t[i] = t.data_ptr<float>()[i];
+  cam.fx = k[0];
+  cam.cx = k[2];
+  cam.fy = k[4];
+  cam.cy = k[5];
+  for (int i = 0; i < 9; ++i) cam.r[i] = r[i];
+  for (int i = 0; i < 3; ++i) cam.t[i] = t[i];
   return cam;
 }
 

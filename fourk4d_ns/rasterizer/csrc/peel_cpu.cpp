@@ -18,14 +18,13 @@ struct TileEntry {
 }  // namespace
 
 std::vector<at::Tensor> peel_points_cpu(const at::Tensor& xyz, const at::Tensor& radius,
-                                        const at::Tensor& K, const at::Tensor& R,
-                                        const at::Tensor& T, int64_t height, int64_t width,
+                                        const at::Tensor& camera, int64_t height, int64_t width,
                                         int64_t layers, double near) {
   const int64_t n =
       fourk4d::check_peel_inputs(xyz, radius, height, width, layers, near, at::kCPU);
   const int L = static_cast<int>(layers);
   const float near_f = static_cast<float>(near);
-  const fourk4d::PinholeCamera cam = fourk4d::make_camera(K, R, T);
+  const fourk4d::PinholeCamera cam = fourk4d::make_camera(camera);
   const fourk4d::TileGrid grid(static_cast<int>(width), static_cast<int>(height));
   const float* p = xyz.data_ptr<float>();
   const float* rad = radius.data_ptr<float>();

@@ -75,15 +75,14 @@ __global__ void raster_kernel(int width, int height, int layers, int tiles_x,
 }  // namespace
 
 std::vector<at::Tensor> peel_points_cuda(const at::Tensor& xyz, const at::Tensor& radius,
-                                         const at::Tensor& K, const at::Tensor& R,
-                                         const at::Tensor& T, int64_t height, int64_t width,
+                                         const at::Tensor& camera, int64_t height, int64_t width,
                                          int64_t layers, double near) {
   const int64_t n =
       fourk4d::check_peel_inputs(xyz, radius, height, width, layers, near, at::kCUDA);
   const c10::cuda::CUDAGuard guard(xyz.device());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  const PinholeCamera cam = fourk4d::make_camera(K, R, T);
+  const PinholeCamera cam = fourk4d::make_camera(camera);
   const fourk4d::TileGrid grid(static_cast<int>(width), static_cast<int>(height));
   auto idx = at::full({height, width, layers}, fourk4d::kEmptyIndex, xyz.options().dtype(at::kInt));
   auto depth = at::full({height, width, layers}, fourk4d::kEmptyDepth, xyz.options());

@@ -81,12 +81,11 @@ void render(const at::Tensor& xyz, const at::Tensor& radius, const at::Tensor& d
 std::vector<at::Tensor> render_baked_cpu(const at::Tensor& xyz, const at::Tensor& radius,
                                          const at::Tensor& density, const at::Tensor& sh,
                                          const at::Tensor& ibr, const at::Tensor& sources,
-                                         const at::Tensor& K, const at::Tensor& R,
-                                         const at::Tensor& T, const at::Tensor& background,
+                                         const at::Tensor& camera, const at::Tensor& background,
                                          int64_t height, int64_t width, int64_t layers,
                                          double near, double sh_weight) {
   fourk4d::BakedRender job = fourk4d::prepare_baked_render(
-      xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers, near,
+      xyz, radius, density, sh, ibr, sources, camera, background, height, width, layers, near,
       at::kCPU);
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(xyz.scalar_type(), "render_baked_cpu", [&] {
     render<scalar_t>(xyz, radius, density, sh, ibr, sources, job, static_cast<float>(near),

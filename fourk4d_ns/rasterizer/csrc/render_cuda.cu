@@ -124,12 +124,11 @@ __global__ void blend_kernel(int width, int height, int layers, int tiles_x, flo
 std::vector<at::Tensor> render_baked_cuda(const at::Tensor& xyz, const at::Tensor& radius,
                                           const at::Tensor& density, const at::Tensor& sh,
                                           const at::Tensor& ibr, const at::Tensor& sources,
-                                          const at::Tensor& K, const at::Tensor& R,
-                                          const at::Tensor& T, const at::Tensor& background,
+                                          const at::Tensor& camera, const at::Tensor& background,
                                           int64_t height, int64_t width, int64_t layers,
                                           double near, double sh_weight) {
   const fourk4d::BakedRender job = fourk4d::prepare_baked_render(
-      xyz, radius, density, sh, ibr, sources, K, R, T, background, height, width, layers, near,
+      xyz, radius, density, sh, ibr, sources, camera, background, height, width, layers, near,
       at::kCUDA);
   const int64_t n = job.n;
   const c10::cuda::CUDAGuard guard(xyz.device());

@@ -2,9 +2,11 @@
 //
 // After a per-point kernel has projected every point (`bin_point`: float4 disc u, v, depth, rho,
 // the tiles its pixel rectangle touches and their count, into PointBins), `sort_tile_pairs` emits
-// one (tile, point) pair per touched tile with the key (tile << 32 | depth bits) and sorts the
-// pairs stably, so each tile's points come out near to far, ties in depth by point index. The
-// raster kernels then walk each tile's range of the sorted point ids, one thread per pixel.
+// one (tile, point) pair per touched tile with the key (tile << 32 | depth bits) and radix-sorts
+// the point ids stably by key, on the key bits in use only, so each tile's points come out near to
+// far, ties in depth by point index. Sizing the pairs costs one host sync per frame (the pair
+// count). The raster kernels then walk each tile's range of the sorted point ids, one thread per
+// pixel.
 #pragma once
 
 #include <torch/extension.h>
