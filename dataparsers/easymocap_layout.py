@@ -38,6 +38,17 @@ MASK_FOLDERS = ("masks", "mask", "msk", "schp", "bgmtv2", "rvm")
 mattes (BackgroundMattingV2, Robust Video Matting)."""
 MASKS_LOOKED_FOR = ", ".join(f"{folder}/" for folder in MASK_FOLDERS) + " and videos_masks*/"
 """Where masks are looked for, as error messages list it."""
+
+
+def no_masks_error(scene: Path) -> CaptureError:
+    """The error of a capture without masks, for what needs them (fourk4d's carving and training)."""
+    return CaptureError(
+        scene,
+        f"fourk4d needs a foreground mask for every image; looked for {MASKS_LOOKED_FOR} "
+        "and found none (--masks-dir names another folder)",
+    )
+
+
 SPLIT_FILE = "split.json"
 FRAMES_FOLDER = f"{CAPTURE_CACHE_FOLDER}/frames"
 """Where frames decoded from a video capture go (``images/<cam>/``, ``masks/<cam>/``)."""

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 from nerfstudio.data.dataparsers.base_dataparser import DataparserOutputs
 
-from dataparsers.easymocap_layout import MASKS_LOOKED_FOR
+from dataparsers.easymocap_layout import no_masks_error
 from fourk4d_ns.carving.capture import CarvedCapture, CarveViews, carve_capture
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.integration.cameras import opencv_distortion, opencv_from_cameras
-from fourk4d_ns.io.errors import CaptureError
 
 
 def training_views(outputs: DataparserOutputs) -> CarveViews:
@@ -21,10 +20,7 @@ def training_views(outputs: DataparserOutputs) -> CarveViews:
     metadata = outputs.metadata
     scene = Path(metadata["scene_dir"])
     if outputs.mask_filenames is None:
-        raise CaptureError(
-            scene,
-            f"fourk4d needs a foreground mask for every image; looked for {MASKS_LOOKED_FOR} and found none",
-        )
+        raise no_masks_error(scene)
     cameras = outputs.cameras
     camera_index = cameras.metadata["camera_index"].reshape(-1).tolist()
     frame_index = cameras.metadata["frame_index"].reshape(-1).tolist()

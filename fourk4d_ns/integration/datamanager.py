@@ -25,13 +25,13 @@ from torch.nn import Parameter
 
 from dataparsers.dynerf import DyNeRFDataParserConfig
 from dataparsers.easymocap import EasyMocapDataParserConfig
-from dataparsers.easymocap_layout import MASKS_LOOKED_FOR
+from dataparsers.easymocap_layout import no_masks_error
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.integration.cameras import crop_camera, opencv_distortion, opencv_from_cameras, pinhole
 from fourk4d_ns.integration.carving import carve_training_views
 from fourk4d_ns.integration.frame_cache import FrameImageCache, ImageSource, LoadedImage
-from fourk4d_ns.io.errors import CaptureError, InputError
+from fourk4d_ns.io.errors import InputError
 
 NEEDED_METADATA = ("camera_names", "frame_names", "num_frames", "train_cameras", "eval_cameras", "scene_dir")
 """What fourk4d reads from a dataparser's metadata (easymocap-data and dyn3d-data give it)."""
@@ -88,11 +88,7 @@ def check_dataparser_outputs(outputs: DataparserOutputs, config: DataParserConfi
         raise InputError(f"fourk4d needs the dataparser metadata {missing}, and the {name} dataparser gives none")
     if outputs.mask_filenames is None:
         if isinstance(config, EasyMocapDataParserConfig):
-            raise CaptureError(
-                outputs.metadata["scene_dir"],
-                f"fourk4d needs a foreground mask for every image; looked for {MASKS_LOOKED_FOR} "
-                "and found none (--masks-dir names another folder)",
-            )
+            raise no_masks_error(outputs.metadata["scene_dir"])
         raise InputError(f"fourk4d needs a foreground mask for every image, and the {name} dataparser gives none")
 
 

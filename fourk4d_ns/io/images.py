@@ -230,14 +230,19 @@ def read_mask(path: Path, convention: MaskConvention | None = None) -> np.ndarra
 # --- color correction -----------------------------------------------------------------------------
 
 
+def color_curve_values(curves: np.ndarray) -> np.ndarray:
+    """[3, 256]: each channel's curve ``a x² + b x + c`` (``curves`` [3,3]: rows R, G, B; columns a, b, c) at 0..255."""
+    x = np.arange(256.0)
+    return curves[:, :1] * x**2 + curves[:, 1:2] * x + curves[:, 2:]
+
+
 def color_curves_problem(curves: np.ndarray) -> str | None:
     """Why ``curves`` [3,3] are not plausible per-channel tone curves (see ``apply_color_curves``), or None.
 
     They must rise over 0..255 and keep it within -64..320: a 3x3 color *matrix* read as curves
     (x² terms near 1) fails both.
     """
-    x = np.arange(256.0)
-    values = curves[:, :1] * x**2 + curves[:, 1:2] * x + curves[:, 2:]
+    values = color_curve_values(curves)
     if np.any(np.diff(values, axis=1) <= 0):
         return "its curves do not rise over 0..255"
     if values.min() < -64 or values.max() > 320:
@@ -248,7 +253,5 @@ def color_curves_problem(curves: np.ndarray) -> str | None:
 def apply_color_curves(rgb: np.ndarray, curves: np.ndarray) -> np.ndarray:
     """An RGB uint8 image through per-channel curves ``a x² + b x + c`` on 0..255 values (``curves``
     [3,3]: rows R, G, B; columns a, b, c), rounded and clipped to 0..255: DNA-Rendering's ``ccm_``."""
-    x = np.arange(256.0)
-    table = curves[:, :1] * x**2 + curves[:, 1:2] * x + curves[:, 2:]  # [3, 256]
-    table = np.clip(np.round(table), 0, 255).astype(np.uint8)
+    table = np.clip(np.round(color_curve_values(curves)), 0, 255).astype(np.uint8)
     return cv2.LUT(np.ascontiguousarray(rgb), np.ascontiguousarray(table.T.reshape(256, 1, 3)))

@@ -39,6 +39,11 @@ class PeelResult(NamedTuple):
 _warned_cuda_fallback = False
 
 
+def _stacked(outs: list) -> tuple[Tensor, Tensor]:
+    """(idx, depth) of a camera batch from each camera's (idx, depth)."""
+    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+
+
 def _run_compiled(module, xyz, radius, K, R, T, batch, height, width, layers, near):
     """(idx, depth) from the compiled ``module``, on the device of ``xyz``; stacked over a camera batch."""
     f32 = {"dtype": torch.float32, "device": xyz.device}
@@ -46,15 +51,15 @@ def _run_compiled(module, xyz, radius, K, R, T, batch, height, width, layers, ne
     camera = kernel_camera(K, R, T)
     if batch is None:
         return tuple(module.peel_points(xyz, radius, camera, height, width, layers, near))
-    outs = [module.peel_points(xyz, radius, c, height, width, layers, near) for c in camera]
-    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+    return _stacked([module.peel_points(xyz, radius, c, height, width, layers, near) for c in camera])
 
 
 def _run_reference(xyz, radius, K, R, T, batch, height, width, layers, near):
     if batch is None:
         return peel_points_reference(xyz, radius, K, R, T, height, width, layers, near)
-    outs = [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near) for k, r, t in zip(K, R, T)]
-    return torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs])
+    return _stacked(
+        [peel_points_reference(xyz, radius, k, r, t, height, width, layers, near) for k, r, t in zip(K, R, T)]
+    )
 
 
 def _cpu_module(auto: bool):
