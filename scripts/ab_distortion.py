@@ -4,7 +4,7 @@ the same held-out quality.
 Writes the demo capture twice (``--preset``, the same seed): as pinhole images, and through every
 camera's own barrel lens (``fourk4d-demo-scene --distorted``: distorted images and masks on disk,
 ``dist_`` in intri.yml). Each is carved (``fourk4d-carve``: distortion in the projection onto the
-distorted masks), trained with the demo job's CPU schedule (``scripts/run_demo.py``; images are
+distorted masks), trained with the demo job's method (``ns-train fourk4d-small``; images are
 undistorted at load into the capture's own K) and evaluated with ``ns-eval`` against the
 undistorted held-out images. Prints psnr, psnr_foreground and ssim of both and their difference.
 
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from run_demo import BIN, CPU_SCHEDULE, run
+from run_demo import BIN, ns_train_command, run
 
 METRICS = ("psnr", "psnr_foreground", "ssim")
 VARIANTS = {"pinhole": [], "distorted": ["--distorted"]}
@@ -31,34 +31,8 @@ def train_and_evaluate(data: Path, output_dir: Path, name: str, iterations: int)
     """Carve, train with the CPU schedule and evaluate one capture; returns ns-eval's results."""
     run([BIN / "fourk4d-carve", "--data", data])
     stamp = "ab"
-    run(
-        [
-            BIN / "ns-train",
-            "fourk4d",
-            "--data",
-            data,
-            "--output-dir",
-            output_dir,
-            "--experiment-name",
-            name,
-            "--timestamp",
-            stamp,
-            "--machine.device-type",
-            "cpu",
-            "--max-num-iterations",
-            iterations,
-            "--steps-per-eval-image",
-            iterations,
-            "--steps-per-save",
-            iterations,
-            "--vis",
-            "tensorboard",
-            "--viewer.quit-on-train-completion",
-            "True",
-            *CPU_SCHEDULE["options"],
-        ]
-    )
-    run_dir = output_dir / name / "fourk4d" / stamp
+    run(ns_train_command("fourk4d-small", data, output_dir, name, stamp, "cpu", iterations, iterations, iterations))
+    run_dir = output_dir / name / "fourk4d-small" / stamp
     run([BIN / "ns-eval", "--load-config", run_dir / "config.yml", "--output-path", run_dir / "eval.json"])
     return json.loads((run_dir / "eval.json").read_text())["results"]
 
@@ -67,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="demo", choices=["demo", "tiny"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, default=CPU_SCHEDULE["iterations"])
+    parser.add_argument("--iterations", type=int, default=2500)
     parser.add_argument("--work-dir", type=Path, default=Path("outputs/ab_distortion"), help="captures and runs")
     args = parser.parse_args()
 

@@ -13,7 +13,8 @@ Scene: 2 frames of points on the closed surface of a 1.7 m figure (a union of el
 camera 3 m away (the figure fills 90 % of the image height) and its S nearest cameras on a ring of
 24 as sources, all at one resolution. Radius limits make discs 1 to 4 pixels across at 3 m; the
 published geometry head starts every point near the smallest radius. Only torch, numpy and
-fourk4d_ns.core / fourk4d_ns.rasterizer are used (no nerfstudio).
+fourk4d_ns.core / fourk4d_ns.rasterizer are used (no nerfstudio). The IBR visibility test is off
+unless ``--visibility`` (then its S depth maps are made in every step: training reuses them).
 
     python scripts/bench_training.py                          # 262,144 points, 512x512, S=4, K=15
     python scripts/bench_training.py --device cpu --small     # 45,000 points, 256x256
@@ -90,7 +91,15 @@ def device_name(device: torch.device) -> str:
 class TrainingBench:
     """Model, optimizer, cameras and images of one case; ``step`` is one training iteration."""
 
-    def __init__(self, points: int, size: int, num_sources: int, total_steps: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        points: int,
+        size: int,
+        num_sources: int,
+        total_steps: int,
+        device: torch.device,
+        visibility: bool = False,
+    ) -> None:
         torch.manual_seed(0)
         frames = [surface_points(points, seed) for seed in range(FRAMES)]
         bounds = np.stack([np.min([f.min(0) for f in frames], 0), np.max([f.max(0) for f in frames], 0)])
@@ -103,6 +112,7 @@ class TrainingBench:
             radius_min_fraction=self.radius_fractions[0],
             radius_max_fraction=self.radius_fractions[1],
             num_sources=num_sources,
+            ibr_visibility=visibility,
         )
         self.model = FourK4DCore(self.config, frames, bounds).to(device)
         self.optimizer = build_optimizer(self.model.param_groups())
@@ -205,12 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=100_000, help="run length for the blended rate")
+    parser.add_argument(
+        "--visibility",
+        action="store_true",
+        help="IBR visibility test on, its source depth maps made in every step (training reuses them)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     points = args.points or (45_000 if args.small else 262_144)
     size = args.resolution or (256 if args.small else 512)
 
-    bench = TrainingBench(points, size, args.sources, args.steps, torch.device(args.device))
+    bench = TrainingBench(points, size, args.sources, args.steps, torch.device(args.device), args.visibility)
     discs = bench.disc_diameters()
     plain = time_steps(bench, False, 0, args.warmup, args.repeats)
     with_cnn = time_steps(bench, True, args.warmup + args.repeats, args.warmup, args.repeats)
@@ -226,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "resolution": size,
         "sources": args.sources,
         "layers": bench.config.layers,
+        "ibr_visibility": bench.config.ibr_visibility,
         "repeats": args.repeats,
         "warmup": args.warmup,
         "scene_size_m": bench.scene_size,

@@ -23,19 +23,69 @@ import torch
 
 BIN = Path(sys.executable).parent
 
-CPU_SCHEDULE = {
-    "iterations": 2500,
-    "options": [
-        "--pipeline.model.max-points-per-frame",
-        20000,  # of the ~45k carved surface points per frame
-        "--pipeline.model.core.cnn-full-training-steps",
-        200,  # published 1000: the CNN is the costliest part on CPU
-        "--pipeline.model.core.feature-cache-size",
-        512,  # keep every source view's CNN features between CNN updates
-    ],
+SCHEDULES = {
+    "cpu": {"method": "fourk4d-small", "iterations": None, "options": []},
+    "cuda": {"method": "fourk4d", "iterations": 30000, "options": ["--pipeline.model.core.feature-cache-size", 512]},
 }
-"""Sized so that the whole job finishes within 20 minutes on a 2-core CPU (about 0.3 s per step)."""
-GPU_SCHEDULE = {"iterations": 30000, "options": ["--pipeline.model.core.feature-cache-size", 512]}
+"""Method and run length per device: on a CPU, ``fourk4d-small`` as registered (about 12 minutes of
+training on 2 cores); on a GPU, the full method for 30,000 steps (None: the method's own length)."""
+STRIP_VIEWS = 4
+"""Held-out views stacked into the quality picture."""
+
+
+def quality_strip(eval_images: Path, output: Path, views: int = STRIP_VIEWS) -> Path | None:
+    """Stacks ``views`` of ns-eval's ground truth | render | error images (spread over the held-out set)
+    into one picture; None when ns-eval wrote none."""
+    import numpy as np
+    from PIL import Image
+
+    pictures = sorted(eval_images.glob("*_img_*.png"))
+    if not pictures:
+        return None
+    picks = [pictures[i] for i in np.linspace(0, len(pictures) - 1, min(views, len(pictures))).round().astype(int)]
+    rows = [np.asarray(Image.open(path).convert("RGB")) for path in picks]
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(output)
+    return output
+
+
+def ns_train_command(
+    method: str,
+    data: Path,
+    output_dir: Path,
+    experiment: str,
+    stamp: str,
+    device: str,
+    iterations: int | None,
+    eval_every: int,
+    save_every: int,
+) -> list:
+    """``ns-train`` of one run at ``output_dir/experiment/method/stamp``, logging to tensorboard and
+    quitting when done (None iterations: the method's own run length)."""
+    return [
+        BIN / "ns-train",
+        method,
+        "--data",
+        data,
+        "--output-dir",
+        output_dir,
+        "--experiment-name",
+        experiment,
+        "--timestamp",
+        stamp,
+        "--machine.device-type",
+        device,
+        *(["--max-num-iterations", iterations] if iterations else []),
+        "--steps-per-eval-image",
+        eval_every,
+        "--steps-per-save",
+        save_every,
+        "--vis",
+        "tensorboard",
+        "--viewer.quit-on-train-completion",
+        "True",
+    ]
 
 
 def run(command: list[str]) -> None:
@@ -54,7 +104,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
-    schedule = GPU_SCHEDULE if args.device == "cuda" else CPU_SCHEDULE
+    schedule = SCHEDULES[args.device]
     iterations = args.iterations or schedule["iterations"]
     timings = {}
     start = time.perf_counter()
@@ -67,36 +117,15 @@ def main() -> None:
     timings["carving"] = time.perf_counter() - start
 
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    train = [
-        BIN / "ns-train",
-        "fourk4d",
-        "--data",
-        args.data,
-        "--output-dir",
-        args.output_dir,
-        "--experiment-name",
-        "demo",
-        "--timestamp",
-        stamp,
-        "--machine.device-type",
-        args.device,
-        "--max-num-iterations",
-        iterations,
-        "--steps-per-eval-image",
-        500,
-        "--steps-per-save",
-        1000,
-        "--vis",
-        "tensorboard",
-        "--viewer.quit-on-train-completion",
-        "True",
-    ]
+    train = ns_train_command(
+        schedule["method"], args.data, args.output_dir, "demo", stamp, args.device, iterations, 500, 1000
+    )
     train += schedule["options"]
     start = time.perf_counter()
     run(train)
     timings["training"] = time.perf_counter() - start
 
-    run_dir = args.output_dir / "demo" / "fourk4d" / stamp
+    run_dir = args.output_dir / "demo" / schedule["method"] / stamp
     config = run_dir / "config.yml"
     start = time.perf_counter()
     run(
@@ -111,6 +140,7 @@ def main() -> None:
         ]
     )
     timings["evaluation"] = time.perf_counter() - start
+    strip = quality_strip(run_dir / "eval_images", run_dir / "quality.png")
 
     start = time.perf_counter()
     videos = run_dir / "renders"
@@ -153,8 +183,9 @@ def main() -> None:
 
     results = json.loads((run_dir / "eval.json").read_text())["results"]
     print("\n=== fourk4d demo ===")
-    print(f"held-out cameras, {args.device}, {iterations} iterations:")
-    for key in ("psnr", "psnr_foreground", "ssim", "lpips"):
+    length = f"{iterations} iterations" if iterations else "its default length"
+    print(f"held-out cameras, {args.device}, ns-train {schedule['method']}, {length}:")
+    for key in ("psnr", "psnr_foreground", "coverage", "ssim", "lpips"):
         if key in results:
             print(f"  {key:16s} {results[key]:.4f} (std {results.get(key + '_std', float('nan')):.4f})")
     if "lpips" not in results:
@@ -163,6 +194,8 @@ def main() -> None:
         print(f"  {step:16s} {seconds / 60:.1f} min")
     print(f"outputs: {run_dir} (config.yml, eval.json, eval_images/, bake/, tensorboard events)")
     print(f"videos:  {videos}/orbit.mp4, bullet-time.mp4, fixed-view.mp4")
+    if strip is not None:
+        print(f"picture: {strip} (held-out views: ground truth | render | error)")
     print(f"viewer:  ns-viewer --load-config {config}")
 
 

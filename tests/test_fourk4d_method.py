@@ -73,16 +73,33 @@ def test_method_is_registered():
     config = all_methods["fourk4d"]
     assert config.method_name == "fourk4d"
     assert type(config.pipeline.datamanager.dataparser).__name__ == "EasyMocapDataParserConfig"
+    small = all_methods["fourk4d-small"]
+    assert small.method_name == "fourk4d-small" and small.max_num_iterations < config.max_num_iterations
+    assert small.pipeline.model.max_points_per_frame and config.pipeline.model.max_points_per_frame is None
+    for group in small.optimizers.values():  # the decay spans the short run
+        assert group["scheduler"].max_steps == small.max_num_iterations
 
 
 def test_train_eval_render(tiny_demo_copy: Path, tmp_path: Path):
     run = train(tiny_demo_copy, tmp_path / "outputs", 6)
     assert list((run / "nerfstudio_models").glob("step-*.ckpt"))
     assert list(run.glob("events.out.tfevents.*")), "tensorboard logs"
-    ns("ns-eval", "--load-config", run / "config.yml", "--output-path", tmp_path / "eval.json", cwd=tmp_path)
+    ns(
+        "ns-eval",
+        "--load-config",
+        run / "config.yml",
+        "--output-path",
+        tmp_path / "eval.json",
+        "--render-output-path",
+        tmp_path / "eval_images",
+        cwd=tmp_path,
+    )
     results = json.loads((tmp_path / "eval.json").read_text())["results"]
-    for key in ("psnr", "ssim", "psnr_foreground"):
+    strips = sorted((tmp_path / "eval_images").glob("*_img_*.png"))
+    assert len(strips) == 2 * 4 and cv2.imread(str(strips[0])).shape == (64, 3 * 64, 3)  # truth | render | error
+    for key in ("psnr", "ssim", "psnr_foreground", "coverage"):
         assert np.isfinite(results[key]), results
+    assert 0 < results["coverage"] <= 1
     ns(
         "ns-render",
         "dataset",

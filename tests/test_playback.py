@@ -21,6 +21,7 @@ from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
 from fourk4d_ns.core.point_model import FourK4DCore
+from fourk4d_ns.core.visibility import HIDDEN_LOGIT_PENALTY
 from fourk4d_ns.playback.bake import bake_frame, bake_frames
 from fourk4d_ns.playback.bake_format import (
     FORMAT_NAME,
@@ -413,9 +414,10 @@ def test_tensor_of_wrong_shape_is_rejected(bake_folder, case):
 class Scene:
     """A random core of SH degree ``sh_degree`` and ``num_frames`` frames (float16-exact positions,
     radii large enough to cover a quarter of the view), six baked cameras on a ring with random
-    images per frame, and float32 bakes."""
+    images per frame and a round foreground mask, and float32 bakes. With ``visibility`` the IBR
+    visibility test is on (hidden sources are folded into the baked logits)."""
 
-    def __init__(self, sh_degree: int = 3, num_frames: int = 2) -> None:
+    def __init__(self, sh_degree: int = 3, num_frames: int = 2, visibility: bool = False) -> None:
         torch.manual_seed(0)
         points = [(torch.randn(3000, 3) * 0.3).half().float() for _ in range(num_frames)]
         config = CoreConfig(
@@ -423,6 +425,7 @@ class Scene:
             radius_min_fraction=0.01,
             radius_max_fraction=0.03,
             sh_degree=sh_degree,
+            ibr_visibility=visibility,
         )
         self.core = FourK4DCore(config, points, torch.tensor([[-1.0, -1, -1], [1, 1, 1]])).eval()
         self.C = 6
@@ -430,11 +433,14 @@ class Scene:
         Rs, Ts = zip(*[ring_camera(0.3 + i) for i in range(1, self.C + 1)])
         self.R, self.T = torch.stack(Rs), torch.stack(Ts)
         self.images = [torch.rand(self.C, 3, SIZE, SIZE) for _ in range(num_frames)]
+        pixel = torch.arange(SIZE) + 0.5 - SIZE / 2
+        self.mask = ((pixel[:, None] ** 2 + pixel[None] ** 2) < (0.35 * SIZE) ** 2).float().expand(self.C, 1, -1, -1)
         self.bakes = list(bake_frames(self.core, self.sources, camera_chunk=4))
 
     def sources(self, frame: int) -> SourceViews:
         return SourceViews(
             images=self.images[frame],
+            masks=self.mask,
             K=K_SRC.expand(self.C, 3, 3).clone(),
             R=self.R,
             T=self.T,
@@ -460,13 +466,13 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def scene_of_degree(cpu_extension):
-    """Scene(sh_degree), made once per degree and module: two frames for the published degree 3,
-    one for the others (the CNN on the source images dominates the time)."""
+    """Scene(sh_degree), made once per degree and module: two frames and the visibility test for the
+    published degree 3, one frame for the others (the CNN on the source images dominates the time)."""
     scenes: dict[int, Scene] = {}
 
     def scene(sh_degree: int) -> Scene:
         if sh_degree not in scenes:
-            scenes[sh_degree] = Scene(sh_degree, num_frames=2 if sh_degree == 3 else 1)
+            scenes[sh_degree] = Scene(sh_degree, num_frames=2 if sh_degree == 3 else 1, visibility=sh_degree == 3)
         return scenes[sh_degree]
 
     return scene
@@ -480,6 +486,8 @@ def baked_scene(scene_of_degree) -> Scene:
 def test_bake_frame_chunks_agree(baked_scene):
     whole = bake_frame(baked_scene.core, 0, baked_scene.sources(0), camera_chunk=6)
     assert whole.ibr.shape == (6, 3000, 4)
+    hidden = whole.ibr[..., 3] < -HIDDEN_LOGIT_PENALTY / 2  # the visibility test is folded into the logits
+    assert 0.05 < float(hidden.float().mean()) < 0.95
     for name, value in whole.tensors().items():
         # The CNN rounds differently in batches of 4 and 6; a camera out of order differs by ~0.1.
         torch.testing.assert_close(getattr(baked_scene.bakes[0], name), value, atol=1e-4, rtol=1e-4)

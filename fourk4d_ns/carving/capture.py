@@ -101,7 +101,8 @@ def _fingerprint(views: CarveViews, settings: CarveSettings) -> str:
     for per_camera in views.mask_paths:
         for path in per_camera:
             stat = path.stat()
-            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            # Resolved, so "data/demo" and "/abs/data/demo" share one cache.
+            digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

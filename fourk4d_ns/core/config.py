@@ -73,12 +73,22 @@ class CoreConfig:
     """Hidden width of the SH head (32 -> 64 -> 3 * (degree + 1)^2, softplus)."""
     sh_weight: float = 0.25
     """c = clip(c_ibr + sh_weight * tanh(SH(d)), 0, 1) (published 0.25)."""
+    ibr_visibility: bool = True
+    """Give a source no blend weight for points it sees hidden behind another surface (its depth map
+    from the index pass) or, given masks, outside the subject's silhouette (where its color is the
+    background). Not in the published method, which blends every source (False)."""
+    visibility_tolerance_fraction: float = 0.02
+    """A point is hidden in a source when it lies this fraction of the bounds' largest side behind
+    the source's first surface (allows for the thickness of overlapping discs)."""
+    visibility_refresh_updates: int = 16
+    """In training, a source depth map is reused until its frame's points had this many optimizer updates."""
     cnn_full_training_steps: int = 1000
     """The source CNN receives gradients in every step before this one ..."""
     cnn_train_every: int = 100
     """... and afterwards only every this many steps (it runs without gradients otherwise)."""
     feature_cache_size: int = 64
-    """Source-image CNN feature maps kept (by the caller's keys) for steps without CNN gradients."""
+    """Source-image CNN feature maps kept (by the caller's keys) for steps without CNN gradients, and
+    as many source depth maps for the visibility test."""
 
     # rendering
     layers: int = 15

@@ -6,8 +6,9 @@ is projected into every source (``K (R x + T)``; pixel (i, j) has its center at 
 so with ``align_corners=False`` the grid coordinate of pixel coordinate u is ``2 u / W - 1``), the
 [cnn 8, rgb 3] values there are read bilinearly with border padding, and an MLP on
 [point feature 32, cnn 8, rgb 3] gives one logit per source. The color is the softmax-weighted
-sum of the sampled source colors. As published, there is no occlusion test: a point hidden in a
-source still reads that source's pixel. The blend logit never depends on the target view.
+sum of the sampled source colors. The published method has no occlusion test (a point hidden in a
+source still reads that source's pixel); ``core.visibility`` adds one as an option. The blend
+logit never depends on the target view.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class SourceViews:
     """Optional cache key per source (e.g. (camera, frame)): CNN maps computed without gradients are reused."""
     features: Tensor | Sequence[Tensor] | None = None
     """Optional precomputed CNN maps ([S, 8, H, W] or a list of [8, H_i, W_i]); skips the CNN."""
+    masks: Tensor | Sequence[Tensor] | None = None
+    """Optional foreground masks ([S, 1, H, W] or a list of [1, H_i, W_i], 1 inside): with them the
+    visibility test also drops sources whose color at a point is the background around the subject."""
 
     def __post_init__(self) -> None:
         images = _as_image_list(self.images, "SourceViews.images")
@@ -81,6 +85,10 @@ class SourceViews:
             feats = _as_image_list(self.features, "SourceViews.features")
             if len(feats) != s or any(f.shape[1:] != im.shape[1:] for f, im in zip(feats, images)):
                 raise ValueError("SourceViews.features must be one [8, H_i, W_i] map per source image, same sizes")
+        if self.masks is not None:
+            masks = _as_image_list(self.masks, "SourceViews.masks")
+            if len(masks) != s or any(m.shape != (1, *im.shape[1:]) for m, im in zip(masks, images)):
+                raise ValueError("SourceViews.masks must be one [1, H_i, W_i] mask per source image, same sizes")
 
     def __len__(self) -> int:
         return self.K.shape[0]
@@ -99,6 +107,12 @@ class SourceViews:
             return None
         return [f.to(device=device, dtype=torch.float32) for f in _as_image_list(self.features, "features")]
 
+    def mask_list(self, device=None) -> list[Tensor] | None:
+        """The masks as float32 [1, H_i, W_i] tensors (None without masks)."""
+        if self.masks is None:
+            return None
+        return [m.to(device=device, dtype=torch.float32) for m in _as_image_list(self.masks, "SourceViews.masks")]
+
     def sizes(self) -> list[tuple[int, int]]:
         """(height, width) of every source image."""
         return [tuple(image.shape[-2:]) for image in _as_image_list(self.images, "SourceViews.images")]
@@ -112,6 +126,7 @@ class SourceViews:
         indices = [int(i) for i in indices]
         images = _as_image_list(self.images, "SourceViews.images")
         feats = None if self.features is None else _as_image_list(self.features, "features")
+        masks = None if self.masks is None else _as_image_list(self.masks, "SourceViews.masks")
         return replace(
             self,
             images=[images[i] for i in indices],
@@ -120,6 +135,7 @@ class SourceViews:
             T=self.T[indices],
             keys=None if self.keys is None else [self.keys[i] for i in indices],
             features=None if feats is None else [feats[i] for i in indices],
+            masks=None if masks is None else [masks[i] for i in indices],
         )
 
 

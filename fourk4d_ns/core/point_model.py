@@ -42,6 +42,7 @@ from .ibr import (
     sample_sources,
 )
 from .timeline import frame_time
+from .visibility import HIDDEN_LOGIT_PENALTY, first_surface_depth, hidden_in_sources, outside_silhouettes
 
 Tensor = torch.Tensor
 PointsLike = Tensor | np.ndarray
@@ -66,7 +67,7 @@ class PointOutputs:
     source_rgb: Tensor | None = None
     """[S, N, 3] source colors read at the points' projections (with sources)."""
     blend_logits: Tensor | None = None
-    """[S, N] blend logits (with sources)."""
+    """[S, N] blend logits (with sources; lowered by HIDDEN_LOGIT_PENALTY where the source is hidden)."""
     ibr_rgb: Tensor | None = None
     """[N, 3] softmax-blended source color (with sources)."""
     colors: Tensor | None = None
@@ -146,6 +147,8 @@ class FourK4DCore(nn.Module):
         self.blend_head = BlendHead(config.feature_dim, config.blend_hidden)
         self.cnn = SourceFeatureNet()
         self._feature_cache = FeatureCache(config.feature_cache_size)
+        self._depth_cache = FeatureCache(config.feature_cache_size)  # (depth map, points version) per key
+        self._scene_size = scene_size
         self._register_load_state_dict_pre_hook(self._resize_before_load)
 
     # ------------------------------------------------------------------ basics
@@ -198,6 +201,7 @@ class FourK4DCore(nn.Module):
         camera_center: Tensor | None = None,
         sources: SourceViews | None = None,
         feature_maps: list[Tensor] | None = None,
+        depth_maps: list[Tensor] | None = None,
     ) -> PointOutputs:
         """Everything the renderer needs per point; used by ``render`` and by baking.
 
@@ -207,6 +211,8 @@ class FourK4DCore(nn.Module):
             camera_center: [3] target camera center (for the SH direction); None skips colors.
             sources: source views (for the IBR color); None skips IBR and colors.
             feature_maps: the sources' CNN maps; computed (without gradients) when None.
+            depth_maps: the sources' first-surface depths (``source_depth_maps``) for the
+                visibility test; None skips the test.
         """
         features = self.field(xyz, t)
         radius, density = self.geometry_head(features)
@@ -217,7 +223,7 @@ class FourK4DCore(nn.Module):
                 feature_maps = self.source_feature_maps(sources, train_cnn=False)
             samples = sample_sources(xyz, sources, images, feature_maps)  # [S, N, 11]
             out.source_rgb = samples[..., -3:]
-            out.blend_logits = self.blend_head(features, samples)
+            out.blend_logits = self.source_logits(xyz, features, samples, sources, depth_maps)
             out.ibr_rgb = blend_colors(out.blend_logits, out.source_rgb)
             if camera_center is not None:
                 dirs = directions(xyz, camera_center)
@@ -246,6 +252,57 @@ class FourK4DCore(nn.Module):
         if delta is None:
             return self.bounds.new_zeros(())
         return delta.pow(2).mean()
+
+    def source_logits(
+        self, xyz: Tensor, features: Tensor, samples: Tensor, sources: SourceViews, depth_maps: list[Tensor] | None
+    ) -> Tensor:
+        """Blend logits [S, N] of points in sources; with ``depth_maps`` (the visibility test on), sources
+        in which a point is hidden, or outside the silhouette when ``sources`` has masks, are lowered."""
+        logits = self.blend_head(features, samples)
+        if depth_maps is None:
+            return logits
+        xyz = xyz.detach()
+        tolerance = self.config.visibility_tolerance_fraction * self._scene_size
+        hidden = hidden_in_sources(xyz, sources.K, sources.R, sources.T, depth_maps, tolerance)
+        masks = sources.mask_list(xyz.device)
+        if masks is not None:
+            hidden |= outside_silhouettes(xyz, sources.K, sources.R, sources.T, masks)
+        return logits - HIDDEN_LOGIT_PENALTY * hidden.to(logits)
+
+    @torch.no_grad()
+    def source_depth_maps(self, frame: int, xyz: Tensor, radius: Tensor, sources: SourceViews) -> list[Tensor] | None:
+        """First-surface depth [H_i, W_i] of a frame's points (``xyz``, ``radius``) in each source;
+        None when ``config.ibr_visibility`` is off.
+
+        Maps of sources with ``keys`` are cached: in training until the frame's points had
+        ``visibility_refresh_updates`` optimizer updates (they move little in between), otherwise
+        while the points are unchanged. Switching between training and evaluation empties the cache.
+        """
+        if not self.config.ibr_visibility:
+            return None
+        version = self.points[int(frame)]._version
+        stale_after = self.config.visibility_refresh_updates if self.training else 1
+        maps = []
+        for i, (height, width) in enumerate(sources.sizes()):
+            key = None if sources.keys is None else sources.keys[i]
+            cached = None if key is None else self._depth_cache.get(key, ())
+            if cached is not None and 0 <= version - cached[1] < stale_after:
+                maps.append(cached[0])
+                continue
+            K, R, T = (x[i].to(xyz) for x in (sources.K, sources.R, sources.T))
+            cfg = self.config
+            depth = first_surface_depth(
+                xyz.detach(), radius.detach(), K, R, T, height, width, cfg.rasterizer_backend, cfg.near
+            )
+            if key is not None:
+                self._depth_cache.put(key, (), (depth, version))
+            maps.append(depth)
+        return maps
+
+    def train(self, mode: bool = True):
+        if mode != self.training:
+            self._depth_cache.clear()  # maps made in training may be stale; evaluation wants exact ones
+        return super().train(mode)
 
     # ------------------------------------------------------------------ source features
     def _cnn_version(self) -> tuple[int, ...]:
@@ -327,13 +384,10 @@ class FourK4DCore(nn.Module):
         n = xyz.shape[0]
         center = camera_center(R, T)
         maps = self.source_feature_maps(sources, train_cnn)
-        full: PointOutputs | None = None
-        if cfg.visible_points_only:
-            with torch.no_grad():
-                radius_all, _ = self.geometry_head(self.field(xyz.detach(), t))
-        else:
-            full = self.point_outputs(xyz, t, center, sources, maps)
-            radius_all = full.radius.detach()
+        with torch.no_grad():
+            radius_all, _ = self.geometry_head(self.field(xyz.detach(), t))
+        depth_maps = self.source_depth_maps(frame, xyz, radius_all, sources)
+        full = None if cfg.visible_points_only else self.point_outputs(xyz, t, center, sources, maps, depth_maps)
         peel = peel_points(
             xyz.detach(), radius_all, K, R, T, height, width, layers, backend=cfg.rasterizer_backend, near=cfg.near
         )
@@ -362,7 +416,7 @@ class FourK4DCore(nn.Module):
                 depth=torch.zeros(height, width, 1, device=device) + zero,
             )
         else:
-            po = full if full is not None else self.point_outputs(xyz[visible], t, center, sources, maps)
+            po = full if full is not None else self.point_outputs(xyz[visible], t, center, sources, maps, depth_maps)
             result = composite(
                 idx,
                 po.xyz,

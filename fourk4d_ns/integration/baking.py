@@ -64,12 +64,7 @@ def bake_pipeline(pipeline, folder: Path, camera_chunk: int = 8, quiet: bool = F
     device = model.device
 
     def sources_of(frame: int) -> SourceViews:
-        return SourceViews(
-            images=bank.images_of(frame, baked, device),
-            K=bank.K[baked].to(device),
-            R=bank.R[baked].to(device),
-            T=bank.T[baked].to(device),
-        )
+        return bank.views(frame, baked, device)
 
     manifest = bake_manifest(pipeline)
     frames = bake_frames(model.core, sources_of, camera_chunk=camera_chunk)

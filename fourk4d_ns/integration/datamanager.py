@@ -28,6 +28,7 @@ from dataparsers.easymocap import EasyMocapDataParserConfig
 from dataparsers.easymocap_layout import no_masks_error
 from fourk4d_ns.carving.visual_hull import CarveSettings
 from fourk4d_ns.core.camera import camera_center
+from fourk4d_ns.core.ibr import SourceViews
 from fourk4d_ns.integration.cameras import crop_camera, opencv_distortion, opencv_from_cameras, pinhole
 from fourk4d_ns.integration.carving import carve_training_views
 from fourk4d_ns.integration.frame_cache import FrameImageCache, ImageSource, LoadedImage
@@ -110,11 +111,33 @@ class SourceBank:
     ) -> torch.Tensor | list[torch.Tensor]:
         """Masked source images in [0,1] of a frame: [S,3,H,W] when the cameras share one size, else a list of
         [3,H_i,W_i] (DNA-Rendering mixes two camera models; the core samples each source at its own size)."""
+        return self._images_and_masks(frame, cameras, device)[0]
+
+    def _images_and_masks(self, frame: int, cameras: Sequence[int], device: str | torch.device):
         loaded = [self.images.get(c, frame) for c in cameras]
         masked = [torch.from_numpy(image.rgb * image.mask[:, :, None]) for image in loaded]
+        masks = [torch.from_numpy(image.mask[None]) for image in loaded]
         if len({image.shape for image in masked}) == 1:
-            return torch.stack(masked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        return [image.to(device).permute(2, 0, 1).float().div_(255.0) for image in masked]
+            images = torch.stack(masked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            return images, torch.stack(masks).to(device).float()
+        return (
+            [image.to(device).permute(2, 0, 1).float().div_(255.0) for image in masked],
+            [mask.to(device).float() for mask in masks],
+        )
+
+    def views(self, frame: int, cameras: Sequence[int], device: str | torch.device) -> SourceViews:
+        """The IBR source views of ``cameras`` at ``frame``: masked images, masks and cameras, keyed by
+        (camera, frame) so the core can reuse their CNN features and depth maps."""
+        images, masks = self._images_and_masks(frame, cameras, device)
+        cameras = list(cameras)
+        return SourceViews(
+            images=images,
+            masks=masks,
+            K=self.K[cameras].to(device),
+            R=self.R[cameras].to(device),
+            T=self.T[cameras].to(device),
+            keys=[(c, frame) for c in cameras],
+        )
 
 
 def mask_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:

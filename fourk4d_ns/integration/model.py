@@ -11,12 +11,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.models.base_model import Model, ModelConfig
+from nerfstudio.utils.colormaps import ColormapOptions, apply_colormap
 from nerfstudio.viewer.viewer_elements import ViewerButton, ViewerCheckbox, ViewerRGB, ViewerSlider
 from pytorch_msssim import SSIM
 from torch.nn import Parameter
@@ -25,13 +25,16 @@ from fourk4d_ns.carving.capture import CarvedCapture
 from fourk4d_ns.core.camera import camera_center
 from fourk4d_ns.core.config import CoreConfig
 from fourk4d_ns.core.ibr import SourceViews, nearest_sources
+from fourk4d_ns.core.metrics import coverage, error_magnitude, masked_psnr
 from fourk4d_ns.core.point_model import FourK4DCore
+from fourk4d_ns.core.sampling import SubsetKind, surface_subset, typical_spacing
 from fourk4d_ns.core.timeline import frame_at_time
 from fourk4d_ns.core.training import image_loss, mask_loss
 from fourk4d_ns.integration.baking import bake_pipeline
 from fourk4d_ns.integration.cameras import opencv_from_cameras
 from fourk4d_ns.integration.datamanager import SourceBank
 from fourk4d_ns.integration.lpips import Lpips
+from fourk4d_ns.integration.viewer_start import StartAtTrainingCamera
 from fourk4d_ns.io.errors import CaptureError
 from fourk4d_ns.rasterizer import ExtensionBuildError
 
@@ -46,10 +49,16 @@ class FourK4DModelConfig(ModelConfig):
     core: CoreConfig = field(default_factory=CoreConfig)
     """Architecture and rendering settings."""
     max_points_per_frame: int | None = None
-    """Keep at most this many carved surface points per frame (random subset); None keeps all."""
+    """Keep at most this many carved surface points per frame; None keeps all."""
+    point_subset: SubsetKind = "even"
+    """How max_points_per_frame are chosen: "even" (one per cell of a voxel grid, so no gaps) or
+    "random" (uniform, as published)."""
     start_radius_from_spacing: bool = True
-    """Start point radii at the carved points' typical spacing (so discs tile the surface whatever
-    the point count) instead of the published near-minimum radius."""
+    """Start point radii at start_radius_spacings times the carved points' typical spacing (so discs
+    tile the surface whatever the point count) instead of the published near-minimum radius."""
+    start_radius_spacings: float = 1.0
+    """Starting radius in typical spacings (1.5 on the demo: radii settle back within the run, and the
+    holes with them; scripts/ab_quality.py)."""
     image_loss: str = "huber"
     """"huber" (delta 1 on [0,1] colors, i.e. 0.5 MSE; published) or "mse"."""
     lpips_loss_weight: float = 1e-3
@@ -69,12 +78,6 @@ class FourK4DModelConfig(ModelConfig):
     """Bake the sequence into bake_folder when training finishes (fourk4d-bake does it later too)."""
     bake_folder: Path | None = None
     """Baked sequence the viewer plays (set to the run's bake/ folder by the fourk4d trainer config)."""
-
-
-def _point_subset(points: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
-    if limit is None or len(points) <= limit:
-        return points
-    return points[np.random.default_rng(seed).choice(len(points), limit, replace=False)]
 
 
 def is_dataset_camera(camera: Cameras) -> bool:
@@ -100,16 +103,6 @@ def viewer_depth(camera: Cameras, depth: torch.Tensor, accumulation: torch.Tenso
     return torch.where(accumulation > 1e-3, distance, torch.full_like(distance, 1e4))  # viser clips to its far plane
 
 
-def typical_spacing(frames: list[torch.Tensor]) -> float:
-    """Median distance from a point to its nearest neighbour, over the frames' point clouds."""
-    from scipy.spatial import cKDTree
-
-    distances = [
-        cKDTree(points.numpy()).query(points.numpy(), k=2)[0][:, 1] for points in frames[:: max(1, len(frames) // 4)]
-    ]
-    return float(np.median(np.concatenate(distances)))
-
-
 class FourK4DModel(Model):
     """See the module docstring."""
 
@@ -122,10 +115,9 @@ class FourK4DModel(Model):
         if carved is None:
             raise RuntimeError("the fourk4d model needs the carved training views: build it through FourK4DDataManager")
         self.frame_names: list[str] = list(metadata["frame_names"])
+        limit, kind, seed = self.config.max_points_per_frame, self.config.point_subset, self.config.seed
         initial = [
-            torch.from_numpy(
-                _point_subset(carved.surface(name), self.config.max_points_per_frame, self.config.seed + f)
-            )
+            torch.from_numpy(surface_subset(carved.surface(name), limit, seed + f, kind))
             for f, name in enumerate(self.frame_names)
         ]
         empty = [name for name, points in zip(self.frame_names, initial) if len(points) == 0]
@@ -134,7 +126,8 @@ class FourK4DModel(Model):
         bounds = torch.as_tensor(carved.bounds, dtype=torch.float32)
         self.core = FourK4DCore(self.config.core, initial, bounds, len(self.frame_names))
         if self.config.start_radius_from_spacing:
-            self.core.geometry_head.start_radius_at(typical_spacing(initial))
+            spacing = typical_spacing([p.numpy() for p in initial])
+            self.core.geometry_head.start_radius_at(self.config.start_radius_spacings * spacing)
         self.sources: SourceBank | None = None
         self.step = 0
         self.ssim = SSIM(data_range=1.0, size_average=True, channel=3)
@@ -158,6 +151,7 @@ class FourK4DModel(Model):
         self.viewer_use_bake = ViewerCheckbox(
             "Render from the bake", True, hint="Use the baked sequence (real time) when the run has one"
         )
+        self.viewer_start = StartAtTrainingCamera(self._first_training_camera, carved.bounds)
         self._playing: threading.Event | None = None
         self._baked = None
         self._baked_checked = False
@@ -166,6 +160,13 @@ class FourK4DModel(Model):
     def attach_sources(self, sources: SourceBank) -> None:
         """Install the bank of training images and cameras that IBR draws from."""
         self.sources = sources
+
+    def _first_training_camera(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(R, T) of the first training camera, where the viewer starts."""
+        if self.sources is None or not self.sources.train_cameras:
+            return None
+        first = self.sources.train_cameras[0]
+        return self.sources.R[first], self.sources.T[first]
 
     def get_param_groups(self) -> dict[str, list[Parameter]]:
         return self.core.param_groups()
@@ -293,13 +294,7 @@ class FourK4DModel(Model):
         chosen = allowed[
             nearest_sources(center, self.sources.centers[allowed], count, exclude=exclude or None)
         ].tolist()
-        return SourceViews(
-            images=self.sources.images_of(frame, chosen, self.device),
-            K=self.sources.K[chosen].to(self.device),
-            R=self.sources.R[chosen].to(self.device),
-            T=self.sources.T[chosen].to(self.device),
-            keys=[(c, frame) for c in chosen],
-        )
+        return self.sources.views(frame, chosen, self.device)
 
     def get_outputs(self, camera: Cameras) -> dict[str, torch.Tensor]:
         assert camera.shape[0] == 1, "renders one camera at a time"
@@ -383,16 +378,18 @@ class FourK4DModel(Model):
         image, mask = self._target(outputs, batch)
         rgb = outputs["rgb"].clamp(0, 1)
         mse = F.mse_loss(rgb, image)
-        masked_mse = ((rgb - image) ** 2 * mask).sum() / (mask.sum() * 3).clamp_min(1)
         metrics = {
             "psnr": float(-10 * torch.log10(mse.clamp_min(1e-10))),
-            "psnr_foreground": float(-10 * torch.log10(masked_mse.clamp_min(1e-10))),
+            "psnr_foreground": masked_psnr(rgb, image, mask),
             "ssim": float(self.ssim(image.permute(2, 0, 1)[None], rgb.permute(2, 0, 1)[None])),
+            "coverage": coverage(outputs["accumulation"], mask),
         }
         if self.lpips.available:
             metrics["lpips"] = float(self.lpips(rgb, image))
+        error = apply_colormap(error_magnitude(rgb, image), ColormapOptions(colormap="turbo"))
         images = {
-            "img": torch.cat([image, rgb], dim=1),
+            # ground truth | render | error (turbo: 0 to 0.25 mean absolute error), as ns-eval writes them
+            "img": torch.cat([image, rgb, error.to(rgb)], dim=1),
             "accumulation": torch.cat([mask, outputs["accumulation"]], dim=1).expand(-1, -1, 3),
         }
         return metrics, images

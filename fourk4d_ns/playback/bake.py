@@ -3,7 +3,8 @@
 The blend logit of a (point, source camera) pair depends on the point's features and the source's
 CNN features and color at the point's projection, never on the target view (METHOD.md section 5),
 so computing it once for every training camera is exact: at render time, picking S cameras and
-softmaxing their baked logits gives what the model computes with those S sources.
+softmaxing their baked logits gives what the model computes with those S sources. The same holds
+for the visibility test (a property of the point and the source, folded into the baked logit).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def bake_frame(core: FourK4DCore, frame: int, sources: SourceViews, camera_chunk
     """
     xyz, _ = core.positions(frame)
     out = core.point_outputs(xyz, core.time_of(frame))
+    depth_maps = core.source_depth_maps(frame, xyz, out.radius, sources)
     ibr = []
     for start in range(0, len(sources), max(1, camera_chunk)):
         chunk = sources.select(range(start, min(start + camera_chunk, len(sources))))
         images = chunk.image_list(xyz.device)
         maps = core.source_feature_maps(chunk, train_cnn=False)
         samples = sample_sources(xyz, chunk, images, maps)  # [S, N, 11]
-        logits = core.blend_head(out.features, samples)
+        chunk_depths = None if depth_maps is None else depth_maps[start : start + len(chunk)]
+        logits = core.source_logits(xyz, out.features, samples, chunk, chunk_depths)
         ibr.append(torch.cat([samples[..., -3:], logits[..., None]], dim=-1))
     return BakedFrame(xyz=xyz, radius=out.radius, density=out.density, sh=out.sh, ibr=torch.cat(ibr))
 
