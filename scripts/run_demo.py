@@ -27,7 +27,7 @@ SCHEDULES = {
     "cpu": {"method": "fourk4d-small", "iterations": None, "options": []},
     "cuda": {"method": "fourk4d", "iterations": 30000, "options": ["--pipeline.model.core.feature-cache-size", 512]},
 }
-"""Method and run length per device: on a CPU, ``fourk4d-small`` as registered (about 12 minutes of
+"""Method and run length per device: on a CPU, ``fourk4d-small`` as registered (about 10 minutes of
 training on 2 cores); on a GPU, the full method for 30,000 steps (None: the method's own length)."""
 STRIP_VIEWS = 4
 """Held-out views stacked into the quality picture."""

@@ -20,7 +20,7 @@ DEFAULT_ITERATIONS = 100_000
 """``fourk4d``: a GPU-sized run (the published run is 800k steps; users report 400k suffices)."""
 
 SMALL_ITERATIONS = 2500
-"""``fourk4d-small``: sized so that the demo capture trains in about 12 minutes on a 2-core CPU."""
+"""``fourk4d-small``: sized so that the demo capture trains in about 10 minutes on a 2-core CPU."""
 
 
 @dataclass
