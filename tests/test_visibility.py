@@ -10,7 +10,6 @@ from fourk4d_ns.core.visibility import (
     HIDDEN_LOGIT_PENALTY,
     first_surface_depth,
     hidden_in_sources,
-    outside_silhouettes,
 )
 
 SIZE = 32
@@ -107,7 +106,8 @@ def test_points_reading_background_or_outside_the_image_are_outside_the_silhouet
     # half a pixel further (bilinear read mixes in background), outside the mask, outside the image.
     u = torch.tensor([16.0, 23.5, 24.0, 28.0, 40.0])
     xyz = torch.stack([(u - 16) * 2 / 40, torch.zeros(5), torch.full((5,), 2.0)], dim=1)
-    outside = outside_silhouettes(xyz, K[None], torch.eye(3)[None], torch.zeros(1, 3), [mask])
+    nothing = [torch.full((SIZE, SIZE), float("inf"))]  # no surface in front: only the mask decides
+    outside = hidden_in_sources(xyz, K[None], torch.eye(3)[None], torch.zeros(1, 3), nothing, 0.05, [mask])
     assert outside.tolist() == [[False, False, True, True, True]]
 
 

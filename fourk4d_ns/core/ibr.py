@@ -246,6 +246,12 @@ def project_to_grid(xyz: Tensor, K: Tensor, R: Tensor, T: Tensor, sizes: Sequenc
     somewhere harmless; there is no visibility test).
     """
     uv, _ = project_points(xyz, K, R, T)
+    return pixels_to_grid(uv, sizes)
+
+
+def pixels_to_grid(uv: Tensor, sizes: Sequence[tuple[int, int]]) -> Tensor:
+    """``grid_sample`` coordinates (align_corners=False) [S, N, 2] of pixel coordinates uv [S, N, 2]
+    in S images of ``sizes`` (height, width): grid = (2 u / W - 1, 2 v / H - 1)."""
     scale = torch.tensor([[2.0 / w, 2.0 / h] for h, w in sizes], dtype=uv.dtype, device=uv.device)
     return uv * scale[:, None, :] - 1
 

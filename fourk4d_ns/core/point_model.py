@@ -42,7 +42,7 @@ from .ibr import (
     sample_sources,
 )
 from .timeline import frame_time
-from .visibility import HIDDEN_LOGIT_PENALTY, first_surface_depth, hidden_in_sources, outside_silhouettes
+from .visibility import HIDDEN_LOGIT_PENALTY, first_surface_depth, hidden_in_sources
 
 Tensor = torch.Tensor
 PointsLike = Tensor | np.ndarray
@@ -263,10 +263,8 @@ class FourK4DCore(nn.Module):
             return logits
         xyz = xyz.detach()
         tolerance = self.config.visibility_tolerance_fraction * self._scene_size
-        hidden = hidden_in_sources(xyz, sources.K, sources.R, sources.T, depth_maps, tolerance)
         masks = sources.mask_list(xyz.device)
-        if masks is not None:
-            hidden |= outside_silhouettes(xyz, sources.K, sources.R, sources.T, masks)
+        hidden = hidden_in_sources(xyz, sources.K, sources.R, sources.T, depth_maps, tolerance, masks)
         return logits - HIDDEN_LOGIT_PENALTY * hidden.to(logits)
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from fourk4d_ns.rasterizer import peel_points
 
 from .camera import project_points
+from .ibr import pixels_to_grid
 
 Tensor = torch.Tensor
 
@@ -44,12 +45,20 @@ def first_surface_depth(
 
 
 def hidden_in_sources(
-    xyz: Tensor, K: Tensor, R: Tensor, T: Tensor, depth_maps: list[Tensor], tolerance: float
+    xyz: Tensor,
+    K: Tensor,
+    R: Tensor,
+    T: Tensor,
+    depth_maps: list[Tensor],
+    tolerance: float,
+    masks: list[Tensor] | None = None,
 ) -> Tensor:
-    """[S, N] True where a point lies more than ``tolerance`` behind source s's first surface.
+    """[S, N] True where a point lies more than ``tolerance`` behind source s's first surface or,
+    with ``masks`` ([1, H, W] each), where the bilinear read of s's mask at the point's projection is
+    not fully foreground (the color read there mixes in background) or falls outside the image.
 
-    Points projecting outside a source, or onto a pixel with no surface, count as visible (the
-    border-padded color read there is what the published blend uses).
+    Without masks, points projecting outside a source, or onto a pixel with no surface, count as
+    visible (the border-padded color read there is what the published blend uses).
     """
     uv, z = project_points(xyz, K.to(xyz), R.to(xyz), T.to(xyz))  # [S, N, 2], [S, N]
     hidden = []
@@ -60,17 +69,12 @@ def hidden_in_sources(
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
         front = depth[row.clamp(0, height - 1), col.clamp(0, width - 1)]
         hidden.append(inside & (z[s] > front + tolerance))
-    return torch.stack(hidden)
-
-
-def outside_silhouettes(xyz: Tensor, K: Tensor, R: Tensor, T: Tensor, masks: list[Tensor]) -> Tensor:
-    """[S, N] True where the bilinear read of source s's mask at a point's projection is not fully
-    foreground (the color read there mixes in background), or the point projects outside the image."""
-    uv, _ = project_points(xyz, K.to(xyz), R.to(xyz), T.to(xyz))
-    outside = []
-    for s, mask in enumerate(masks):
-        height, width = mask.shape[-2:]
-        grid = uv[s] * uv.new_tensor([2.0 / width, 2.0 / height]) - 1
-        read = F.grid_sample(mask[None].to(xyz), grid[None, None], mode="bilinear", align_corners=False)
-        outside.append(read[0, 0, 0] < FOREGROUND_READ)
-    return torch.stack(outside)
+    hidden = torch.stack(hidden)
+    if masks is not None:
+        grid = pixels_to_grid(uv, [tuple(m.shape[-2:]) for m in masks])
+        reads = [
+            F.grid_sample(mask[None].to(xyz), grid[s][None, None], mode="bilinear", align_corners=False)[0, 0, 0]
+            for s, mask in enumerate(masks)
+        ]
+        hidden |= torch.stack(reads) < FOREGROUND_READ
+    return hidden
